@@ -1,0 +1,45 @@
+// The `skiff` command: parses the subcommand and hands off to its module. Each
+// command lives in ./commands/<name>.ts and exports `run(args): Promise<number>`
+// (the exit code). Commands are imported lazily so `skiff version` stays instant.
+
+type CommandModule = { run(args: string[]): Promise<number>; summary: string };
+
+const commands: Record<string, () => Promise<CommandModule>> = {
+  version: () => import("./commands/version.ts"),
+};
+
+function usage(): string {
+  return [
+    "usage: skiff <command> [options]",
+    "",
+    "commands:",
+    ...Object.keys(commands).sort().map((name) => `  ${name}`),
+    "",
+    "Run `skiff <command> --help` for a command's options.",
+  ].join("\n");
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === "help" || name === "--help" || name === "-h") {
+    console.log(usage());
+    return name === undefined ? 2 : 0;
+  }
+  if (name === "--version") return main(["version"]);
+  const load = commands[name];
+  if (!load) {
+    console.error(`skiff: unknown command "${name}"\n\n${usage()}`);
+    return 2;
+  }
+  const command = await load();
+  try {
+    return await command.run(rest);
+  } catch (err) {
+    // A command that fails unexpectedly still gets a one-line message, not a stack
+    // trace; SKIFF_DEBUG=1 shows the stack for bug reports.
+    const message = err instanceof Error ? err.message : String(err);
+    console.error(`skiff ${name}: ${message}`);
+    if (process.env.SKIFF_DEBUG && err instanceof Error) console.error(err.stack);
+    return 1;
+  }
+}
