@@ -5,6 +5,7 @@
 type CommandModule = { run(args: string[]): Promise<number>; summary: string };
 
 const commands: Record<string, () => Promise<CommandModule>> = {
+  demo: () => import("./commands/demo.ts"),
   version: () => import("./commands/version.ts"),
 };
 
