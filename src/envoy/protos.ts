@@ -1,0 +1,79 @@
+// Loads Envoy's real v3 proto definitions (shipped by @grpc/grpc-js-xds in its deps/
+// folder) into one protobufjs Root. Only the files Skiff's translation and proxy use are
+// loaded (their imports follow); parsing takes ~0.5 s, so it happens once, lazily, on
+// first use, and the Root is cached for the life of the process.
+import { createRequire } from "node:module";
+import { existsSync } from "node:fs";
+import path from "node:path";
+import protobuf from "protobufjs";
+
+/** The entry files; everything they import is loaded too. */
+export const ENVOY_PROTO_FILES: readonly string[] = [
+  "envoy/service/discovery/v3/ads.proto",
+  "envoy/config/listener/v3/listener.proto",
+  "envoy/config/route/v3/route.proto",
+  "envoy/config/cluster/v3/cluster.proto",
+  "envoy/config/endpoint/v3/endpoint.proto",
+  "envoy/extensions/transport_sockets/tls/v3/secret.proto",
+  "envoy/extensions/transport_sockets/tls/v3/tls.proto",
+  "envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.proto",
+  "envoy/extensions/filters/network/tcp_proxy/v3/tcp_proxy.proto",
+  "envoy/extensions/filters/network/rbac/v3/rbac.proto",
+  "envoy/extensions/filters/http/router/v3/router.proto",
+  "envoy/extensions/filters/http/rbac/v3/rbac.proto",
+  "envoy/extensions/filters/http/jwt_authn/v3/config.proto",
+  "envoy/extensions/filters/http/fault/v3/fault.proto",
+  "envoy/extensions/filters/http/cors/v3/cors.proto",
+  "envoy/extensions/filters/http/local_ratelimit/v3/local_rate_limit.proto",
+  "envoy/extensions/filters/listener/original_dst/v3/original_dst.proto",
+  "envoy/extensions/filters/listener/tls_inspector/v3/tls_inspector.proto",
+  "envoy/extensions/filters/listener/http_inspector/v3/http_inspector.proto",
+  "envoy/extensions/access_loggers/file/v3/file.proto",
+  "envoy/extensions/access_loggers/stream/v3/stream.proto",
+  "envoy/extensions/upstreams/http/v3/http_protocol_options.proto",
+  "envoy/admin/v3/config_dump.proto",
+  "google/protobuf/timestamp.proto",
+  "google/protobuf/field_mask.proto",
+  "google/protobuf/empty.proto",
+];
+
+function includeDirs(): string[] {
+  const require = createRequire(import.meta.url);
+  // build/src/index.js → package root
+  const xdsRoot = path.resolve(path.dirname(require.resolve("@grpc/grpc-js-xds")), "..", "..");
+  const protobufRoot = path.dirname(require.resolve("protobufjs"));
+  const deps = ["envoy-api", "xds", "googleapis", "protoc-gen-validate"].map((d) => path.join(xdsRoot, "deps", d));
+  return [...deps, protobufRoot];
+}
+
+let cached: protobuf.Root | undefined;
+
+/** The Root with Envoy's types (field names as in the .proto files: snake_case). */
+export function envoyRoot(): protobuf.Root {
+  if (cached) return cached;
+  const dirs = includeDirs();
+  const root = new protobuf.Root();
+  root.resolvePath = (_origin, target) => {
+    if (path.isAbsolute(target) && existsSync(target)) return target;
+    for (const dir of dirs) {
+      const candidate = path.join(dir, target);
+      if (existsSync(candidate)) return candidate;
+    }
+    return target; // protobufjs' built-in google/protobuf/* definitions, or a clear ENOENT
+  };
+  root.loadSync([...ENVOY_PROTO_FILES], { keepCase: true });
+  root.resolveAll();
+  cached = root;
+  return root;
+}
+
+/** Looks up a message type by full name (with or without a leading dot). */
+export function lookupMessageType(typeName: string): protobuf.Type | undefined {
+  const name = typeName.startsWith(".") ? typeName : `.${typeName}`;
+  try {
+    const found = envoyRoot().lookup(name);
+    return found instanceof protobuf.Type ? found : undefined;
+  } catch {
+    return undefined;
+  }
+}
