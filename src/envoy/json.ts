@@ -15,6 +15,20 @@ type Wire = Record<string, unknown>;
 
 const TYPE_URL_PREFIX = "type.googleapis.com/";
 
+/** The parts of the `long` library (bundled with protobufjs) used for 64-bit fields. */
+interface LongValue {
+  isZero(): boolean;
+  toSigned(): LongValue;
+  toUnsigned(): LongValue;
+  toString(): string;
+}
+interface LongStatic {
+  fromString(text: string, unsigned?: boolean): LongValue;
+  fromNumber(n: number, unsigned?: boolean): LongValue;
+  isLong(value: unknown): value is LongValue;
+}
+const Long = protobuf.util.Long as unknown as LongStatic;
+
 /** Bad JSON for a message: names the message type and the path of the field at fault. */
 export class EnvoyJsonError extends Error {
   constructor(
@@ -243,7 +257,7 @@ function scalarFromJson(field: protobuf.Field, value: unknown, path: string): un
     const big = BigInt(text);
     const [min, max] = unsigned ? [0n, 2n ** 64n - 1n] : [-(2n ** 63n), 2n ** 63n - 1n];
     if (big < min || big > max) throw new FieldError(path, `${text} is out of range for ${t}`);
-    return protobuf.util.Long.fromString(text, unsigned);
+    return Long.fromString(text, unsigned);
   }
   return wrong("a value");
 }
@@ -255,14 +269,14 @@ function durationFromJson(json: unknown, path: string): Wire {
   const seconds = Number(m[2]);
   if (seconds > 315576000000) throw new FieldError(path, `duration ${json as string} is out of range (at most 315576000000s)`);
   const nanos = m[3] ? Number(m[3].padEnd(9, "0")) : 0;
-  return { seconds: protobuf.util.Long.fromNumber(sign * seconds), nanos: sign * nanos };
+  return { seconds: Long.fromNumber(sign * seconds), nanos: sign * nanos };
 }
 
 function timestampFromJson(json: unknown, path: string): Wire {
   const m = typeof json === "string" ? /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d)$/.exec(json) : null;
   const millis = m ? Date.parse(`${m[1]}${m[3]}`) : NaN;
   if (!m || Number.isNaN(millis)) throw new FieldError(path, `expected an RFC 3339 timestamp like "2024-01-02T03:04:05.5Z", got ${describe(json)}`);
-  return { seconds: protobuf.util.Long.fromNumber(Math.floor(millis / 1000)), nanos: m[2] ? Number(m[2].padEnd(9, "0")) : 0 };
+  return { seconds: Long.fromNumber(Math.floor(millis / 1000)), nanos: m[2] ? Number(m[2].padEnd(9, "0")) : 0 };
 }
 
 function structFromJson(json: unknown, path: string): Wire {
@@ -351,7 +365,7 @@ function messageToJson(type: protobuf.Type, msg: Wire): Json {
 function isDefault(field: protobuf.Field, value: unknown): boolean {
   if (value === 0 || value === false || value === "") return true;
   if (value instanceof Uint8Array) return value.length === 0;
-  if (protobuf.util.Long.isLong(value)) return (value as protobuf.Long).isZero();
+  if (Long.isLong(value)) return value.isZero();
   return field.resolvedType instanceof protobuf.Enum && value === 0;
 }
 
@@ -366,8 +380,8 @@ function singleToJson(field: protobuf.Field, value: unknown): Json {
 }
 
 function longText(value: unknown, unsigned: boolean): string {
-  if (protobuf.util.Long.isLong(value)) {
-    const long = value as protobuf.Long;
+  if (Long.isLong(value)) {
+    const long = value;
     return (unsigned ? long.toUnsigned() : long.toSigned()).toString();
   }
   return String(value);
