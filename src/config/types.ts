@@ -22,6 +22,8 @@ export interface ConfigStore {
   /** Adds or updates; returns the stored object (with resourceVersion set). */
   upsert(resource: AnyResource): AnyResource;
   delete(kind: KindName, namespace: string, name: string): boolean;
+  /** Runs `fn`; the changes it makes reach watchers as one list when it returns. */
+  batch<T>(fn: () => T): T;
   /** Subscribes to changes; returns the function that unsubscribes. */
   watch(listener: (changes: ConfigChange[]) => void): () => void;
 }
