@@ -6,6 +6,7 @@ type CommandModule = { run(args: string[]): Promise<number>; summary: string };
 
 const commands: Record<string, () => Promise<CommandModule>> = {
   demo: () => import("./commands/demo.ts"),
+  validate: () => import("./commands/validate.ts"),
   version: () => import("./commands/version.ts"),
 };
 
