@@ -1,0 +1,62 @@
+// pilot/translate's public face: `translate(snapshot, proxy)` turns an immutable mesh
+// snapshot and one proxy's identity into the Envoy v3 resources that proxy runs, plus
+// the problems found on the way. Pure: no I/O, no clocks, deterministic order.
+import { buildPushContext, proxyView } from "./context.ts";
+import type { ProxyView } from "./context.ts";
+import type { EnvoyJson, EnvoyResources, MeshSnapshot, ProxyNode, TranslationProblem, TranslationResult } from "./types.ts";
+import { byName } from "./envoy-json.ts";
+import { buildOutbound } from "./listeners.ts";
+import { buildInbound } from "./inbound.ts";
+import { buildGateways } from "./gateway.ts";
+
+export type * from "./types.ts";
+export { TypeUrl, defaultMeshConfig } from "./types.ts";
+export { buildPushContext, proxyView, clusterName, parseClusterName } from "./context.ts";
+export type { PushContext, ProxyView, ResolvedVirtualService, EffectiveDestinationRule } from "./context.ts";
+export { translateHttpRoutes, defaultRoute, defaultRetryPolicy, outboundClusterName } from "./routes.ts";
+export type { RouteScope } from "./routes.ts";
+export { routeScope } from "./scope.ts";
+export { httpConnectionManager, httpFilters, tcpProxy } from "./hcm.ts";
+export type { HttpFilterSlots } from "./hcm.ts";
+export { serviceDomains, resolveHost, hostCovers, hostsIntersect } from "./hosts.ts";
+
+/** Listeners and the route configurations they reference. */
+function listenersAndRoutes(view: ProxyView, problems: TranslationProblem[]): { listeners: EnvoyJson[]; routes: EnvoyJson[] } {
+  if (view.proxy.type === "router") return buildGateways(view, problems);
+  const outbound = buildOutbound(view, problems);
+  return { listeners: [...outbound.listeners, buildInbound(view)], routes: outbound.routes };
+}
+
+/** Problems once each, ordered by resource then message, so output is stable. */
+function tidyProblems(problems: TranslationProblem[]): TranslationProblem[] {
+  const seen = new Set<string>();
+  const out: TranslationProblem[] = [];
+  for (const p of problems) {
+    const id = `${p.resource}\u0000${p.message}`;
+    if (seen.has(id)) continue;
+    seen.add(id);
+    out.push(p);
+  }
+  return out.sort((a, b) =>
+    a.resource < b.resource ? -1 : a.resource > b.resource ? 1 : a.message < b.message ? -1 : a.message > b.message ? 1 : 0,
+  );
+}
+
+export function translate(snapshot: MeshSnapshot, proxy: ProxyNode): TranslationResult {
+  const problems: TranslationProblem[] = [];
+  if (proxy.type === "proxyless") {
+    // TODO(proxyless): call the xds engineer's proxyless translation once proxyless.ts exists.
+    problems.push({ resource: `Proxy/${proxy.namespace}/${proxy.podName}`, message: "proxyless translation is not wired yet; nothing is sent" });
+    return { resources: { listeners: [], routes: [], clusters: [], endpoints: [], secrets: [] }, problems };
+  }
+  const view = proxyView(buildPushContext(snapshot), proxy);
+  const { listeners, routes } = listenersAndRoutes(view, problems);
+  const resources: EnvoyResources = {
+    listeners: listeners.sort(byName),
+    routes: routes.sort(byName),
+    clusters: [],
+    endpoints: [],
+    secrets: [],
+  };
+  return { resources, problems: tidyProblems([...view.problems, ...problems]) };
+}
