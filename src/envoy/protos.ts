@@ -31,6 +31,7 @@ export const ENVOY_PROTO_FILES: readonly string[] = [
   "envoy/extensions/access_loggers/file/v3/file.proto",
   "envoy/extensions/access_loggers/stream/v3/stream.proto",
   "envoy/extensions/upstreams/http/v3/http_protocol_options.proto",
+  "envoy/extensions/retry/host/previous_hosts/v3/previous_hosts.proto",
   "envoy/admin/v3/config_dump.proto",
   "google/protobuf/timestamp.proto",
   "google/protobuf/field_mask.proto",
