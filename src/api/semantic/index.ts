@@ -1,7 +1,24 @@
 // Semantic validation: the checks Istio's own validation makes beyond the schema
 // (hosts, weights, regexes with RE2 semantics, durations, ...). Pure: it reads the
-// resources it is given and nothing else.
+// resources it is given and nothing else. One module per concern; this file only
+// dispatches by kind.
 import type { AnyResource, Diagnostic } from "../types.ts";
+import { Findings } from "./findings.ts";
+import { obj, type Obj } from "./read.ts";
+import { checkMetadata } from "./common.ts";
+import { checkGateway } from "./gateway.ts";
+import { checkVirtualService } from "./virtual-service.ts";
+import { checkDestinationRule } from "./destination-rule.ts";
+import { checkServiceEntry } from "./service-entry.ts";
+import { checkSidecar } from "./sidecar.ts";
+import { checkWorkloadEntry, checkWorkloadGroup } from "./workload-entry.ts";
+import { checkPeerAuthentication } from "./peer-authentication.ts";
+import { checkRequestAuthentication } from "./jwt.ts";
+import { checkAuthorizationPolicy } from "./authorization-policy.ts";
+import { checkTelemetry } from "./telemetry.ts";
+import { checkNamespace, checkService } from "./kubernetes.ts";
+import { checkWorkload } from "./workload.ts";
+import { collectKnownHosts, warnUnknownHosts } from "./known-hosts.ts";
 
 /** What a check may know beyond the resource itself, e.g. to warn about unknown hosts. */
 export interface ValidationContext {
@@ -11,10 +28,53 @@ export interface ValidationContext {
   domain: string;
 }
 
+const CHECKS: Record<AnyResource["kind"], (f: Findings, spec: Obj) => void> = {
+  Gateway: checkGateway,
+  VirtualService: checkVirtualService,
+  DestinationRule: checkDestinationRule,
+  ServiceEntry: checkServiceEntry,
+  Sidecar: checkSidecar,
+  WorkloadEntry: checkWorkloadEntry,
+  WorkloadGroup: checkWorkloadGroup,
+  PeerAuthentication: checkPeerAuthentication,
+  RequestAuthentication: checkRequestAuthentication,
+  AuthorizationPolicy: checkAuthorizationPolicy,
+  Telemetry: checkTelemetry,
+  Namespace: checkNamespace,
+  Service: checkService,
+  Workload: checkWorkload,
+};
+
+// Known hosts are computed once per `all` list, not once per VirtualService.
+const knownHostsCache = new WeakMap<readonly AnyResource[], Map<string, ReturnType<typeof collectKnownHosts>>>();
+
+function knownHosts(context: ValidationContext): ReturnType<typeof collectKnownHosts> {
+  let byDomain = knownHostsCache.get(context.all);
+  if (!byDomain) knownHostsCache.set(context.all, (byDomain = new Map()));
+  if (!byDomain.has(context.domain)) byDomain.set(context.domain, collectKnownHosts(context.all, context.domain));
+  return byDomain.get(context.domain);
+}
+
 /**
  * Returns every semantic problem of one resource. Paths are field paths inside the
  * object (`spec.http[0].route`); position, kind and name are filled in by the caller.
  */
-export function validateSemantics(_resource: AnyResource, _context: ValidationContext): Diagnostic[] {
-  return []; // filled in by the semantic validation work of issue 2
+export function validateSemantics(resource: AnyResource, context: ValidationContext): Diagnostic[] {
+  const f = new Findings();
+  try {
+    const kube = resource.kind === "Namespace" || resource.kind === "Service";
+    checkMetadata(f, resource.metadata, { nameIsLabel: kube });
+    const check = CHECKS[resource.kind];
+    // Kubernetes kinds may have no spec (a Namespace); checks then see an empty one.
+    const spec = obj(resource.spec) ?? {};
+    if (check) check(f, spec);
+    if (resource.kind === "VirtualService") {
+      const known = knownHosts(context);
+      if (known) warnUnknownHosts(f, spec, resource.metadata.namespace ?? "default", context.domain || "cluster.local", known);
+    }
+  } catch (err) {
+    // A check must never turn odd input into a stack trace; say which check gave up instead.
+    f.error("", `internal error while checking ${resource.kind}: ${err instanceof Error ? err.message : String(err)}`, "please report this with the resource that caused it");
+  }
+  return f.list;
 }
