@@ -106,7 +106,7 @@ test("watch: a change re-applies, an invalid file keeps its last valid objects, 
   });
 });
 
-test("a file that turns invalid with well-formed YAML (a wrong apiVersion) also keeps its last valid version", async () => {
+test("a file that turns invalid with well-formed YAML (wrong apiVersion, schema error) also keeps its last valid version", async () => {
   await withDir(async (dir) => {
     const file = join(dir, "we.yaml");
     const entry = (weight: string, version = "v1") => `apiVersion: networking.istio.io/${version}
@@ -127,6 +127,17 @@ spec:
       assert.equal(store.get("WorkloadEntry", "default", "vm1")?.spec.weight, 3);
       await writeFile(file, entry("5"));
       await eventually("fix applied", () => store.get("WorkloadEntry", "default", "vm1")?.spec.weight === 5);
+      assert.deepEqual(source.diagnostics(), []);
+
+      // A schema error (validation, not loading) does the same.
+      await writeFile(file, entry('"heavy"'));
+      await eventually("schema error reported", () => source.diagnostics().some((d) => d.severity === "error" && d.path === "spec.weight"));
+      const schemaError = source.diagnostics().find((d) => d.path === "spec.weight")!;
+      assert.equal(schemaError.file, file);
+      assert.equal(schemaError.line, 6);
+      assert.equal(store.get("WorkloadEntry", "default", "vm1")?.spec.weight, 5);
+      await writeFile(file, entry("6"));
+      await eventually("second fix applied", () => store.get("WorkloadEntry", "default", "vm1")?.spec.weight === 6);
       assert.deepEqual(source.diagnostics(), []);
     } finally {
       await source.stop();

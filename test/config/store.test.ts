@@ -1,8 +1,9 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { MemoryStore } from "../../src/config/index.ts";
-import type { ConfigChange } from "../../src/config/index.ts";
-import type { AnyResource } from "../../src/api/index.ts";
+// The store alone (not the index), so this file does not pay for loading the validators.
+import { MemoryStore } from "../../src/config/store.ts";
+import type { ConfigChange } from "../../src/config/types.ts";
+import type { AnyResource } from "../../src/api/types.ts";
 
 function vs(name: string, namespace: string, hosts: string[]): AnyResource {
   return { apiVersion: "networking.istio.io/v1", kind: "VirtualService", metadata: { name, namespace }, spec: { hosts } };
