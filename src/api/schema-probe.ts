@@ -70,8 +70,13 @@ function checkedKeys(data: unknown, segments: readonly PathSegment[], keys: read
 /** Every field of `data` that its schema does not name, with a likely intended name where one is close. */
 export function findUnknownFields(data: unknown, validate: RawValidate, schemaModules: readonly { pkg: string; file: string }[]): UnknownField[] {
   const out: UnknownField[] = [];
+  // A value of the wrong type (an object where a list belongs) is already an error; the
+  // fields inside it are not fields of anything the schema knows, so they are not probed.
+  const wrongType = new Set(validate(data).filter((e) => e.keyword === "type").map((e) => e.instancePath));
+  const pointer = (segments: readonly PathSegment[]): string => segments.map((s) => `/${String(s).replace(/~/g, "~0").replace(/\//g, "~1")}`).join("");
   // Depth-first over the data itself; bounded by its size.
   const walk = (node: unknown, segments: PathSegment[]): void => {
+    if (wrongType.has(pointer(segments))) return;
     if (Array.isArray(node)) {
       node.forEach((item, i) => walk(item, [...segments, i]));
       return;
