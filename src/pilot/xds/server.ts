@@ -1,0 +1,176 @@
+// The ADS server: accepts proxies' streams, keeps a ProxyConnection per stream, and
+// pushes when the mesh changes. Translation is a parameter (pure, per proxy); the
+// server only decides what to send when. A proxy whose translation throws keeps its
+// last good resources and the failure is reported; the other proxies are unaffected.
+import * as grpc from "@grpc/grpc-js";
+import type { MeshSnapshot, ProxyNode, TranslationProblem, TranslationResult } from "../translate/types.ts";
+import { ProxyConnection, type DiscoveryRequestJson, type LogFn, type OutgoingResponse } from "./connection.ts";
+import { Debouncer, type DebounceOptions } from "./debounce.ts";
+import { adsServiceDefinition } from "./grpc-service.ts";
+import { XdsMetrics } from "./metrics.ts";
+import { NodeIdentityError, parseProxyNode, type XdsNode } from "./node.ts";
+import { encodeResources } from "./resources.ts";
+import type { ProxySyncStatus } from "./status.ts";
+
+export type TranslateFn = (snapshot: MeshSnapshot, proxy: ProxyNode) => TranslationResult;
+
+/** The current mesh snapshot and a way to hear that it changed. */
+export interface SnapshotProvider {
+  current(): MeshSnapshot;
+  onChange(listener: () => void): () => void;
+}
+
+export interface AdsServerOptions {
+  translate: TranslateFn;
+  snapshots: SnapshotProvider;
+  debounce?: Partial<DebounceOptions>;
+  log?: LogFn;
+  metrics?: XdsMetrics;
+}
+
+export const defaultLog: LogFn = (level, message) => {
+  process.stderr.write(`${new Date().toISOString()} ${level} xds ${message}\n`);
+};
+
+export class AdsServer {
+  readonly metrics: XdsMetrics;
+  readonly #opts: AdsServerOptions;
+  readonly #log: LogFn;
+  readonly #connections = new Map<string, ProxyConnection>();
+  readonly #debouncer: Debouncer;
+  #server: grpc.Server | undefined;
+  #unsubscribe: (() => void) | undefined;
+  #nextId = 0;
+
+  constructor(opts: AdsServerOptions) {
+    this.#opts = opts;
+    this.#log = opts.log ?? defaultLog;
+    this.metrics = opts.metrics ?? new XdsMetrics();
+    this.#debouncer = new Debouncer({ quietMs: opts.debounce?.quietMs ?? 100, maxDelayMs: opts.debounce?.maxDelayMs ?? 1000 }, (first) =>
+      this.pushAll(first),
+    );
+  }
+
+  /** Listens for ADS streams; returns the bound port (pass 0 for an ephemeral one). */
+  async start(port = 15010, host = "127.0.0.1"): Promise<number> {
+    const server = new grpc.Server();
+    server.addService(adsServiceDefinition(), {
+      StreamAggregatedResources: (call: grpc.ServerDuplexStream<DiscoveryRequestJson, OutgoingResponse>) => this.#onStream(call),
+      DeltaAggregatedResources: (call: grpc.ServerDuplexStream<unknown, unknown>) => {
+        call.emit("error", { code: grpc.status.UNIMPLEMENTED, details: "Skiff serves state-of-the-world ADS only (StreamAggregatedResources); delta xDS is not implemented yet" });
+      },
+    });
+    const bound = await new Promise<number>((resolve, reject) => {
+      const address = host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+      server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p)));
+    });
+    this.#server = server;
+    this.#unsubscribe = this.#opts.snapshots.onChange(() => this.#debouncer.trigger());
+    return bound;
+  }
+
+  async stop(): Promise<void> {
+    this.#debouncer.stop();
+    this.#unsubscribe?.();
+    const server = this.#server;
+    this.#server = undefined;
+    if (!server) return;
+    // Streams are long-lived: a graceful shutdown would wait for every proxy to hang up.
+    server.forceShutdown();
+    this.#connections.clear();
+    this.metrics.connected = 0;
+  }
+
+  /** Rebuilds every proxy's resources from the current snapshot and sends what changed. */
+  pushAll(changeAt = Date.now()): void {
+    for (const conn of this.#connections.values()) {
+      this.#build(conn);
+      conn.push(changeAt);
+    }
+  }
+
+  status(): ProxySyncStatus[] {
+    return [...this.#connections.values()].map((c) => c.status()).sort((a, b) => a.proxy.localeCompare(b.proxy) || a.connectionId.localeCompare(b.connectionId));
+  }
+
+  /** Finds a connection by full node id, or by `name.namespace` as istioctl accepts. */
+  connection(proxyId: string): ProxyConnection | undefined {
+    const all = [...this.#connections.values()];
+    return all.find((c) => c.proxy.id === proxyId) ?? all.find((c) => c.proxy.podName === proxyId);
+  }
+
+  translationProblems(): { proxy: string; problems: TranslationProblem[] }[] {
+    return [...this.#connections.values()].filter((c) => c.problems.length).map((c) => ({ proxy: c.proxy.id, problems: c.problems }));
+  }
+
+  #onStream(call: grpc.ServerDuplexStream<DiscoveryRequestJson, OutgoingResponse>): void {
+    let conn: ProxyConnection | undefined;
+    const id = `conn-${++this.#nextId}`;
+    const close = (): void => {
+      if (conn && this.#connections.delete(id)) {
+        this.metrics.connected = this.#connections.size;
+        this.#log("info", `${conn.proxy.id}: disconnected (${id})`);
+      }
+    };
+    call.on("data", (req: DiscoveryRequestJson) => {
+      try {
+        if (!conn) {
+          const node = req.node as XdsNode | undefined;
+          const proxy = parseProxyNode(node, { proxyless: req.type_url?.endsWith(".Listener") && (req.resource_names?.length ?? 0) > 0 });
+          conn = new ProxyConnection(id, proxy, {
+            send: (response) => call.write(response),
+            build: (c) => this.#build(c),
+            log: this.#log,
+            metrics: this.metrics,
+          });
+          this.#connections.set(id, conn);
+          this.metrics.connected = this.#connections.size;
+          this.#log("info", `${proxy.id}: connected as ${proxy.type} (${id})`);
+        }
+        conn.handleRequest(req);
+      } catch (err) {
+        const message = err instanceof Error ? err.message : String(err);
+        if (err instanceof NodeIdentityError) {
+          this.#log("warn", `rejected ADS stream: ${message}`);
+          call.emit("error", { code: grpc.status.INVALID_ARGUMENT, details: message });
+        } else {
+          this.#log("error", `${conn?.proxy.id ?? id}: ${message}`);
+          call.emit("error", { code: grpc.status.INTERNAL, details: message });
+        }
+        close();
+      }
+    });
+    call.on("end", () => {
+      close();
+      call.end();
+    });
+    call.on("error", close);
+    call.on("cancelled", close);
+    call.on("close", close);
+  }
+
+  /** Translates for one proxy when the snapshot (or its requested listeners) changed. */
+  #build(conn: ProxyConnection): void {
+    const snapshot = this.#opts.snapshots.current();
+    const key = `${snapshot.version}|${(conn.proxy.requestedListeners ?? []).join(",")}`;
+    if (conn.builtFrom === key) return;
+    conn.builtFrom = key;
+    let problems: TranslationProblem[];
+    try {
+      const result = this.#opts.translate(snapshot, conn.proxy);
+      const encoded = encodeResources(result.resources, conn.sets);
+      conn.sets = encoded.sets;
+      problems = [...result.problems, ...encoded.problems];
+    } catch (err) {
+      // Keep the proxy's last good resources: a broken translation must not empty it.
+      const message = err instanceof Error ? err.message : String(err);
+      problems = [{ resource: `proxy ${conn.proxy.id}`, message: `translation failed, last good config kept: ${message}` }];
+    }
+    const before = JSON.stringify(conn.problems);
+    conn.problems = problems;
+    if (problems.length && JSON.stringify(problems) !== before) {
+      this.metrics.translationErrors.inc({}, problems.length);
+      for (const p of problems) this.#log("warn", `${conn.proxy.id}: ${p.resource}: ${p.message}`);
+    }
+  }
+}
