@@ -4,7 +4,7 @@
 // `inbound|<port>||`; other ports are TCP-proxied to it; anything else passes through
 // to InboundPassthroughCluster. Security (transport_socket for mTLS, RBAC) and telemetry
 // hook in through the options, without editing this file.
-import type { Endpoint } from "../../registry/types.ts";
+import type { Endpoint, Protocol } from "../../registry/types.ts";
 import type { ProxyView } from "./context.ts";
 import { clusterName } from "./context.ts";
 import type { EnvoyJson } from "./types.ts";
@@ -29,6 +29,16 @@ export interface InboundOptions {
  */
 export function inboundPorts(view: ProxyView): { port: number; family: "http" | "tcp" | "sniffed" }[] {
   const byPort = new Map<number, "http" | "tcp" | "sniffed">();
+  // A Sidecar resource's ingress listeners replace the registry's ports (Istio; the
+  // cluster builder does the same for inbound clusters).
+  const ingress = view.sidecar?.spec.ingress ?? [];
+  if (ingress.length > 0) {
+    for (const listener of ingress) {
+      const family = protocolFamily(protocolFromName(listener.port.protocol));
+      byPort.set(listener.port.number, family === "udp" ? "tcp" : family);
+    }
+    return [...byPort.entries()].sort(([a], [b]) => a - b).map(([port, family]) => ({ port, family }));
+  }
   for (const ep of view.ownEndpoints) {
     const family = familyOf(view, ep);
     if (family === undefined) continue;
@@ -36,6 +46,12 @@ export function inboundPorts(view: ProxyView): { port: number; family: "http" | 
     byPort.set(ep.port, seen === undefined || seen === family ? family : "tcp");
   }
   return [...byPort.entries()].sort(([a], [b]) => a - b).map(([port, family]) => ({ port, family }));
+}
+
+function protocolFromName(name: string | undefined): Protocol {
+  const upper = (name ?? "").toUpperCase();
+  if (upper === "HTTP" || upper === "HTTP2" || upper === "GRPC" || upper === "TCP" || upper === "TLS" || upper === "HTTPS") return upper;
+  return "TCP";
 }
 
 function familyOf(view: ProxyView, ep: Endpoint): "http" | "tcp" | "sniffed" | undefined {

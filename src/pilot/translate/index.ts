@@ -8,6 +8,8 @@ import { byName } from "./envoy-json.ts";
 import { buildOutbound } from "./listeners.ts";
 import { buildInbound } from "./inbound.ts";
 import { buildGateways } from "./gateway.ts";
+import { buildClusters, edsClusterNames } from "./clusters.ts";
+import { buildEndpoints } from "./endpoints.ts";
 
 export type * from "./types.ts";
 export { TypeUrl, defaultMeshConfig } from "./types.ts";
@@ -51,11 +53,13 @@ export function translate(snapshot: MeshSnapshot, proxy: ProxyNode): Translation
   }
   const view = proxyView(buildPushContext(snapshot), proxy);
   const { listeners, routes } = listenersAndRoutes(view, problems);
+  const clusters = buildClusters(view);
   const resources: EnvoyResources = {
     listeners: listeners.sort(byName),
     routes: routes.sort(byName),
-    clusters: [],
-    endpoints: [],
+    clusters,
+    endpoints: buildEndpoints(view, edsClusterNames(clusters)),
+    // Secrets (SDS) arrive with the security issue; file-based certificates need none.
     secrets: [],
   };
   return { resources, problems: tidyProblems([...view.problems, ...problems]) };

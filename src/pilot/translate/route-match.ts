@@ -73,6 +73,12 @@ function headerMatcher(name: string, match: StringMatch | undefined, invert: boo
   return out;
 }
 
+function lowerCaseKeys<V>(record: Record<string, V> | undefined): Record<string, V> {
+  const out: Record<string, V> = {};
+  for (const [key, value] of Object.entries(record ?? {})) out[key.toLowerCase()] = value;
+  return out;
+}
+
 /** The Envoy RouteMatch for one Istio match (or the catch-all when there is none). */
 export function translateRouteMatch(match: HTTPMatchRequest | undefined): EnvoyJson {
   const out: EnvoyJson = {};
@@ -85,11 +91,11 @@ export function translateRouteMatch(match: HTTPMatchRequest | undefined): EnvoyJ
 
   const headers: EnvoyJson[] = [];
   // Istio header names are lower case on the wire (HTTP/2); Envoy compares names that way.
-  for (const [name, value] of sortedEntries(match?.headers)) {
-    headers.push(headerMatcher(name.toLowerCase(), value, false));
+  for (const [name, value] of sortedEntries(lowerCaseKeys(match?.headers))) {
+    headers.push(headerMatcher(name, value, false));
   }
-  for (const [name, value] of sortedEntries(match?.withoutHeaders)) {
-    headers.push(headerMatcher(name.toLowerCase(), value, true));
+  for (const [name, value] of sortedEntries(lowerCaseKeys(match?.withoutHeaders))) {
+    headers.push(headerMatcher(name, value, true));
   }
   if (match?.method) headers.push(headerMatcher(":method", match.method, false));
   if (match?.authority) headers.push(headerMatcher(":authority", match.authority, false));
