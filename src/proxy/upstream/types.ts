@@ -127,6 +127,11 @@ export interface UpstreamHttpRequest {
   signal?: AbortSignal;
   /** HTTP/1.1 upgrade request (WebSocket): the result is "upgrade" on 101. */
   upgrade?: boolean;
+  /**
+   * The downstream protocol; used when the cluster says use_downstream_protocol_config
+   * (Istio's inbound clusters): h2 downstream → h2 upstream. Defaults to "h1".
+   */
+  downstreamProtocol?: "h1" | "h2";
 }
 
 export interface UpstreamHttpResponse {
@@ -297,7 +302,12 @@ export interface UpstreamCluster {
    * retrying; Envoy counts upstream_rq_retry_overflow and flags URX/UO).
    */
   acquireRetry(): (() => void) | null;
-  /** Feed outlier detection with an outcome the router observed itself (per-try timeout). */
+  /**
+   * Feed outlier detection with an outcome the router observed itself (per-try timeout:
+   * also counts the host's rq_timeout). The router increments the cluster counters only it
+   * can know itself on `stats`: upstream_rq_timeout, upstream_rq_per_try_timeout.
+   * (`acquireRetry` counts upstream_rq_retry and upstream_rq_retry_overflow.)
+   */
   reportOutcome(host: Host, outcome: RequestOutcome): void;
 }
 

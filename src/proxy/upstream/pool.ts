@@ -1,0 +1,74 @@
+// What a per-host connection pool needs from its cluster, and helpers shared by the
+// HTTP/1.1 and HTTP/2 pools.
+import net from "node:net";
+import type { CircuitBreaker } from "./circuit-breaker.ts";
+import type { HostImpl } from "./host.ts";
+import type { ClusterStats, UpstreamHttpRequest, UpstreamHttpResult } from "./types.ts";
+
+export interface PoolOwner {
+  readonly breaker: CircuitBreaker;
+  readonly stats: ClusterStats;
+  readonly connectTimeoutMs: number;
+  readonly idleTimeoutMs: number;
+  /** 0 = unlimited. */
+  readonly maxRequestsPerConnection: number;
+  /** A connection closed or a request finished somewhere in the cluster: pending requests may proceed. */
+  capacityFreed(): void;
+}
+
+export interface ConnectionPool {
+  /**
+   * Send a request; `done` is called exactly once when the request is over (body ended,
+   * failed, aborted or upgraded) so the cluster can release its max_requests slot.
+   */
+  request(req: UpstreamHttpRequest, done: () => void): Promise<UpstreamHttpResult>;
+  /** Try to start queued requests (capacity may have been freed elsewhere in the cluster). */
+  drainQueue(): void;
+  /** Close idle connections now and the rest when their requests finish (`force`: all now). */
+  close(force?: boolean): void;
+  readonly activeConnections: number;
+}
+
+/** Marks a socket as established so errors can be told apart: connect failure vs reset. */
+export const connectedSockets = new WeakSet<net.Socket>();
+
+/**
+ * Open a TCP connection to `host`, counted against the cluster's connections and its
+ * stats, failing with a connect timeout after `owner.connectTimeoutMs`.
+ */
+export function openConnection(host: HostImpl, owner: PoolOwner, onClose: () => void, connectTimeoutMs = owner.connectTimeoutMs): net.Socket {
+  const socket = net.connect({ host: host.address, port: host.port });
+  socket.setNoDelay(true);
+  owner.breaker.connections++;
+  owner.stats.upstream_cx_total++;
+  owner.stats.upstream_cx_active++;
+  host.stats.cx_total++;
+  host.stats.cx_active++;
+  const timer = setTimeout(() => {
+    socket.destroy(Object.assign(new Error(`connect timeout after ${connectTimeoutMs} ms to ${host.key}`), { code: "ETIMEDOUT" }));
+  }, connectTimeoutMs);
+  timer.unref();
+  socket.once("connect", () => {
+    clearTimeout(timer);
+    connectedSockets.add(socket);
+  });
+  socket.once("close", () => {
+    clearTimeout(timer);
+    owner.breaker.connections--;
+    owner.stats.upstream_cx_active--;
+    owner.stats.upstream_cx_destroy++;
+    owner.stats.upstream_cx_rx_bytes_total += socket.bytesRead;
+    owner.stats.upstream_cx_tx_bytes_total += socket.bytesWritten;
+    host.stats.cx_active--;
+    if (!connectedSockets.has(socket)) {
+      owner.stats.upstream_cx_connect_fail++;
+      host.stats.cx_connect_fail++;
+    }
+    onClose();
+    owner.capacityFreed();
+  });
+  return socket;
+}
+
+/** Hop-by-hop headers that must not be forwarded (and that HTTP/2 forbids). */
+export const HOP_BY_HOP = new Set(["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te", "host", "http2-settings"]);
