@@ -135,7 +135,12 @@ function fromKubeService(svc: Resource<"Service">, instances: readonly Instance[
     // managed by hand, which Skiff does not read).
     const selected = instances.filter((i) => i.namespace === namespace && matches(spec.selector!, i.labels));
     for (const i of selected) {
-      for (const [index, p] of ports.entries()) endpoints.push(endpointOf(hostname, p, i, kubeTargetPort(spec.ports![index], i)));
+      for (const [index, p] of ports.entries()) {
+        // Istio gives VMs no endpoints on UDP ports: the proxy does not carry UDP.
+        if (p.protocol === "UDP") continue;
+        const target = kubeTargetPort(spec.ports![index], i);
+        if (target !== undefined) endpoints.push(endpointOf(hostname, p, i, target));
+      }
     }
   }
   const service: MeshService = {
@@ -155,16 +160,21 @@ function fromKubeService(svc: Resource<"Service">, instances: readonly Instance[
 }
 
 /**
- * Where a Service port reaches a WorkloadEntry: a named targetPort through the entry's
- * `ports` map; a numeric targetPort as is; else the entry's port named like the service
- * port; else the service port itself.
+ * Where a Service port reaches a WorkloadEntry, as Istio resolves it for VMs:
+ * - a *named* targetPort must be in the entry's `ports` map; an entry without that name
+ *   is no endpoint of this port (sending traffic to a guessed port would be worse);
+ * - otherwise (numeric or unset targetPort; Kubernetes defaults unset to the port) the
+ *   entry's port named like the *service port* wins when the entry has one, since an
+ *   entry's ports map is how a VM (or a `skiff up` replica on an assigned port) says
+ *   where it listens; else the numeric targetPort; else the service port.
+ * Returns undefined when the entry does not serve this port.
  */
-function kubeTargetPort(p: KubeServicePort, i: Instance): number {
-  if (typeof p.targetPort === "string" && i.ports[p.targetPort] !== undefined) return i.ports[p.targetPort];
-  if (typeof p.targetPort === "number") return p.targetPort;
-  if (/^\d+$/.test(String(p.targetPort ?? ""))) return Number(p.targetPort);
+function kubeTargetPort(p: KubeServicePort, i: Instance): number | undefined {
+  const target = p.targetPort;
+  const numeric = typeof target === "number" ? target : /^\d+$/.test(target ?? "") ? Number(target) : undefined;
+  if (typeof target === "string" && target !== "" && numeric === undefined) return i.ports[target];
   if (p.name && i.ports[p.name] !== undefined) return i.ports[p.name];
-  return p.port;
+  return numeric && numeric > 0 ? numeric : p.port;
 }
 
 // ---------------------------------------------------------------- ServiceEntry

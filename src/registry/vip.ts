@@ -2,9 +2,9 @@
 // without addresses), so that a sidecar can tell them apart by destination address.
 // Like Istio's auto-allocation they come from 240.240.0.0/16 (reserved space, never
 // routed). Each host's address is derived from a hash of its name, so it is the same
-// on every restart and whatever order the config was read in; when two hosts hash to
-// one address, the hosts are taken in name order and the later one moves to the next
-// free address (so a collision can only ever move the alphabetically later host).
+// on every restart and whatever order the config was read in. Collisions: hosts are
+// taken in name order and each takes the first free address from its own hash slot on,
+// so the result depends only on the set of hostnames, never on input order.
 import { createHash } from "node:crypto";
 
 const BASE = (240 << 24) | (240 << 16);

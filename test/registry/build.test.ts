@@ -26,11 +26,13 @@ const logic = service("sa-logic", "demo", {
     { name: "grpc-api", port: 9000, targetPort: 9001 },
     { name: "metrics", port: 9090 },
     { name: "admin", port: 7000 },
+    { name: "tcp-debug", port: 7100, targetPort: "debug" },
+    { name: "dns", port: 53, protocol: "UDP" },
   ],
 });
 const v1 = entry("sa-logic-v1", "demo", {
   address: "10.0.0.10",
-  ports: { web: 5000, metrics: 5090 },
+  ports: { web: 5000, metrics: 5090, "grpc-api": 5901, debug: 5100 },
   labels: { app: "sa-logic", version: "v1" },
   serviceAccount: "logic",
   locality: "eu/west/a",
@@ -54,7 +56,14 @@ test("a Kubernetes Service becomes a MeshService with its FQDN, ports and protoc
   assert.equal(svc.origin, "Service/demo/sa-logic");
   assert.deepEqual(
     svc.ports.map((p) => [p.name, p.port, p.protocol, p.targetPort]),
-    [["http", 80, "HTTP", "web"], ["grpc-api", 9000, "GRPC", 9001], ["metrics", 9090, "Unsupported", undefined], ["admin", 7000, "Unsupported", undefined]],
+    [
+      ["http", 80, "HTTP", "web"],
+      ["grpc-api", 9000, "GRPC", 9001],
+      ["metrics", 9090, "Unsupported", undefined],
+      ["admin", 7000, "Unsupported", undefined],
+      ["tcp-debug", 7100, "TCP", "debug"],
+      ["dns", 53, "UDP", undefined],
+    ],
   );
   assert.equal(buildRegistry([logic], { domain: "mesh.test" }).services[0].hostname, "sa-logic.demo.svc.mesh.test");
 });
@@ -64,11 +73,15 @@ test("a Service selects WorkloadEntries of its namespace by labels, resolving ta
   const host = "sa-logic.demo.svc.cluster.local";
   // targetPort by name → the entry's `ports` map; sorted by address (10.0.0.9 before 10.0.0.10).
   assert.deepEqual(eps(snap, host, 80).map((e) => [e.workloadName, e.address, e.port]), [["sa-logic-v2", "10.0.0.9", 6000], ["sa-logic-v1", "10.0.0.10", 5000]]);
-  // numeric targetPort as is
-  assert.deepEqual(eps(snap, host, 9000).map((e) => e.port), [9001, 9001]);
+  // numeric targetPort: the entry's port named like the service port wins, else the number
+  assert.deepEqual(eps(snap, host, 9000).map((e) => [e.workloadName, e.port]), [["sa-logic-v2", 9001], ["sa-logic-v1", 5901]]);
   // no targetPort: the entry's port named like the service port, else the service port
   assert.deepEqual(eps(snap, host, 9090).map((e) => [e.workloadName, e.port]), [["sa-logic-v2", 9090], ["sa-logic-v1", 5090]]);
   assert.deepEqual(eps(snap, host, 7000).map((e) => e.port), [7000, 7000]);
+  // a named targetPort the entry does not have: that entry is no endpoint of the port
+  assert.deepEqual(eps(snap, host, 7100).map((e) => [e.workloadName, e.port]), [["sa-logic-v1", 5100]]);
+  // UDP ports get no WorkloadEntry endpoints (the proxy does not carry UDP)
+  assert.deepEqual(eps(snap, host, 53), []);
 
   const [second, first] = eps(snap, host, 80);
   assert.deepEqual(first.labels, { app: "sa-logic", version: "v1" });
@@ -91,7 +104,7 @@ test("metadata labels join spec labels; skiff.dev/health: unhealthy marks an end
   const downByLabel = entry("d1", "demo", { address: "10.0.0.2", labels: { app: "sa-logic", "skiff.dev/health": "unhealthy" } });
   const downByAnnotation = entry("d2", "demo", { address: "10.0.0.3", labels: { app: "sa-logic" } }, { annotations: { "skiff.dev/health": "unhealthy" } });
   const snap = buildRegistry([logic, byMeta, downByLabel, downByAnnotation], DOMAIN);
-  assert.deepEqual(eps(snap, "sa-logic.demo.svc.cluster.local", 80).map((e) => [e.workloadName, e.healthy]), [["m", true], ["d1", false], ["d2", false]]);
+  assert.deepEqual(eps(snap, "sa-logic.demo.svc.cluster.local", 7000).map((e) => [e.workloadName, e.healthy, e.labels.app]), [["m", true, "sa-logic"], ["d1", false, "sa-logic"], ["d2", false, "sa-logic"]]);
 });
 
 test("a Service without selector has no endpoints; headless and ExternalName services", () => {
