@@ -1,0 +1,119 @@
+// Cluster building rules the golden cases do not pin: proxyless clients, problems a
+// user must see, TLS corner cases, inbound metadata forms, Sidecar ingress ports.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { buildPushContext, proxyView } from "../../../src/pilot/translate/context.ts";
+import { buildClusters, buildInboundClusters, buildOutboundClusters } from "../../../src/pilot/translate/clusters.ts";
+import { validateMessage } from "../../../src/envoy/index.ts";
+import type { AnyResource } from "../../../src/api/types.ts";
+import type { EnvoyJson, ProxyNode } from "../../../src/pilot/translate/types.ts";
+import { endpoint, http, kubeService, res, sidecarProxy, snapshot } from "./cluster-fixtures.ts";
+
+const reviews = kubeService("reviews", "default", [http(9080), { name: "grpc", port: 9090, protocol: "GRPC" }]);
+
+function dr(trafficPolicy: unknown, extra: Record<string, unknown> = {}): AnyResource {
+  return res("DestinationRule", "default", "reviews", { host: "reviews", trafficPolicy, ...extra });
+}
+
+function viewOf(config: AnyResource[], proxy: ProxyNode = sidecarProxy("default"), services = [reviews], eps = [endpoint(reviews, 9080, "10.0.1.1")]) {
+  return proxyView(buildPushContext(snapshot(services, eps, config)), proxy);
+}
+
+function cluster(clusters: EnvoyJson[], name: string): EnvoyJson {
+  const found = clusters.find((c) => c.name === name);
+  assert.ok(found, `cluster ${name} exists among ${clusters.map((c) => c.name).join(", ")}`);
+  return found;
+}
+
+const main = "outbound|9080||reviews.default.svc.cluster.local";
+
+test("every cluster is valid Envoy JSON", () => {
+  const view = viewOf([dr({ loadBalancer: { simple: "ROUND_ROBIN" }, tls: { mode: "SIMPLE" } }, { subsets: [{ name: "v1", labels: { v: "1" } }] })]);
+  for (const c of buildClusters(view)) validateMessage("envoy.config.cluster.v3.Cluster", c);
+});
+
+test("proxyless gRPC clients get only EDS clusters with policies gRPC understands", () => {
+  const proxyless: ProxyNode = { ...sidecarProxy("default"), type: "proxyless" };
+  const dns = kubeService("ext", "default", [http(80)], { resolution: "DNSLB", hostname: "ext.example.com" });
+  const view = viewOf([dr({ loadBalancer: { simple: "LEAST_REQUEST" } })], proxyless, [reviews, dns]);
+  const clusters = buildClusters(view);
+  assert.deepEqual(clusters.map((c) => c.name), [main, "outbound|9090||reviews.default.svc.cluster.local"]);
+  assert.equal(cluster(clusters, main).lb_policy, "ROUND_ROBIN");
+  assert.match(view.problems[0].message, /LEAST_REQUEST is not supported by proxyless gRPC/);
+
+  const hashed = viewOf([dr({ loadBalancer: { consistentHash: { httpHeaderName: "x" } } })], proxyless);
+  assert.equal(cluster(buildOutboundClusters(hashed), main).lb_policy, "RING_HASH");
+});
+
+test("a duration that cannot be translated is reported against the DestinationRule", () => {
+  const view = viewOf([dr({ connectionPool: { tcp: { connectTimeout: "soon" } } })]);
+  const c = cluster(buildOutboundClusters(view), main);
+  assert.equal(c.connect_timeout, "10s", "the default stays in force");
+  assert.equal(view.problems[0].resource, "DestinationRule/default/reviews");
+  assert.match(view.problems[0].message, /connectTimeout: "soon" is not a duration/);
+});
+
+test("MUTUAL TLS without a client certificate is reported and sends plaintext rather than a broken context", () => {
+  const view = viewOf([dr({ tls: { mode: "MUTUAL", caCertificates: "/ca.pem" } })]);
+  assert.equal(cluster(buildOutboundClusters(view), main).transport_socket, undefined);
+  assert.match(view.problems[0].message, /MUTUAL needs clientCertificate and privateKey/);
+});
+
+test("ISTIO_MUTUAL emits nothing yet (the security work adds it) and reports nothing", () => {
+  const view = viewOf([dr({ tls: { mode: "ISTIO_MUTUAL" } })]);
+  assert.equal(cluster(buildOutboundClusters(view), main).transport_socket, undefined);
+  assert.deepEqual(view.problems, []);
+});
+
+test("TLS to an HTTP/2 port negotiates h2 by ALPN; insecureSkipVerify drops validation; SIMPLE without CA trusts the system bundle", () => {
+  const view = viewOf([dr({ tls: { mode: "SIMPLE" }, portLevelSettings: [{ port: { number: 9090 }, tls: { mode: "SIMPLE", insecureSkipVerify: true } }] })]);
+  const clusters = buildOutboundClusters(view);
+  const grpc = cluster(clusters, "outbound|9090||reviews.default.svc.cluster.local");
+  const grpcTls = (grpc.transport_socket as EnvoyJson).typed_config as EnvoyJson;
+  assert.deepEqual(grpcTls.common_tls_context, { alpn_protocols: ["h2"] });
+  const httpTls = (cluster(clusters, main).transport_socket as EnvoyJson).typed_config as EnvoyJson;
+  assert.deepEqual(httpTls.common_tls_context, { validation_context: { trusted_ca: { filename: "/etc/ssl/certs/ca-certificates.crt" } } });
+});
+
+test("useClientProtocol keeps the downstream HTTP version instead of forcing HTTP/2", () => {
+  const view = viewOf([dr({ connectionPool: { http: { useClientProtocol: true } } })]);
+  const grpc = cluster(buildOutboundClusters(view), "outbound|9090||reviews.default.svc.cluster.local");
+  const options = (grpc.typed_extension_protocol_options as Record<string, EnvoyJson>)["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"];
+  assert.equal(options.explicit_http_config, undefined);
+  assert.deepEqual(options.use_downstream_protocol_config, { http_protocol_options: {}, http2_protocol_options: {} });
+});
+
+test("the deprecated consecutiveErrors still ejects on 5xx", () => {
+  const view = viewOf([dr({ outlierDetection: { consecutiveErrors: 4 } })]);
+  const od = cluster(buildOutboundClusters(view), main).outlier_detection as EnvoyJson;
+  assert.equal(od.consecutive_5xx, 4);
+  assert.equal(od.enforcing_consecutive_5xx, 100);
+});
+
+test("DNS_ROUND_ROBIN with several endpoints uses the first and says so", () => {
+  const db = kubeService("db", "default", [{ name: "tcp", port: 5432, protocol: "TCP" }], { hostname: "db.example.com", resolution: "DNSRoundRobinLB", origin: "ServiceEntry/default/db" });
+  const view = viewOf([], sidecarProxy("default"), [db], [endpoint(db, 5432, "a.db.example.com"), endpoint(db, 5432, "b.db.example.com")]);
+  const c = cluster(buildOutboundClusters(view), "outbound|5432||db.example.com");
+  assert.equal(c.type, "LOGICAL_DNS");
+  const las = (c.load_assignment as EnvoyJson).endpoints as EnvoyJson[];
+  assert.equal((las[0].lb_endpoints as EnvoyJson[]).length, 1);
+  assert.equal(view.problems[0].resource, "ServiceEntry/default/db");
+});
+
+test("APP_PORTS may be an object; a Sidecar's ingress listeners replace the registry's ports", () => {
+  const me = { ...sidecarProxy("default", { app: "reviews" }, "10.0.1.1"), metadata: { APP_PORTS: { "9080": 19080 } } };
+  const view = viewOf([], me);
+  const inbound = buildInboundClusters(view);
+  assert.deepEqual(inbound.map((c) => c.name), ["inbound|9080||"]);
+  const address = JSON.stringify(inbound[0].load_assignment);
+  assert.match(address, /"address":"127\.0\.0\.1","port_value":19080/);
+
+  const sidecar = res("Sidecar", "default", "default", { ingress: [{ port: { number: 7000, protocol: "GRPC", name: "grpc" }, defaultEndpoint: "127.0.0.1:7000" }] });
+  const withIngress = buildInboundClusters(viewOf([sidecar], me));
+  assert.deepEqual(withIngress.map((c) => c.name), ["inbound|7000||"]);
+  assert.ok(withIngress[0].typed_extension_protocol_options, "a gRPC ingress port speaks HTTP/2 to the app");
+});
+
+test("a workload that is not behind any service has no inbound clusters", () => {
+  assert.deepEqual(buildInboundClusters(viewOf([], sidecarProxy("default", { app: "client" }, "10.9.9.9"))), []);
+});
