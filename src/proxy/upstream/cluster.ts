@@ -165,6 +165,8 @@ export class ClusterImpl implements UpstreamCluster, PoolOwner {
       for (let attempt = 1; host && previous.has(host) && attempt < PREVIOUS_HOST_ATTEMPTS; attempt++) {
         host = this.lb.pick(set, ctx, attempt);
       }
+      // Random policies can keep drawing the same host; fall back to any untried one.
+      if (host && previous.has(host)) host = set.hosts.find((h) => !previous.has(h)) ?? host;
     }
     return host;
   }
