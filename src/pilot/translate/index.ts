@@ -10,6 +10,7 @@ import { buildInbound } from "./inbound.ts";
 import { buildGateways } from "./gateway.ts";
 import { buildClusters, edsClusterNames } from "./clusters.ts";
 import { buildEndpoints } from "./endpoints.ts";
+import { translateProxyless } from "./proxyless.ts";
 
 export type * from "./types.ts";
 export { TypeUrl, defaultMeshConfig } from "./types.ts";
@@ -47,9 +48,8 @@ function tidyProblems(problems: TranslationProblem[]): TranslationProblem[] {
 export function translate(snapshot: MeshSnapshot, proxy: ProxyNode): TranslationResult {
   const problems: TranslationProblem[] = [];
   if (proxy.type === "proxyless") {
-    // TODO(proxyless): call the xds engineer's proxyless translation once proxyless.ts exists.
-    problems.push({ resource: `Proxy/${proxy.namespace}/${proxy.podName}`, message: "proxyless translation is not wired yet; nothing is sent" });
-    return { resources: { listeners: [], routes: [], clusters: [], endpoints: [], secrets: [] }, problems };
+    const result = translateProxyless(snapshot, proxy);
+    return { resources: result.resources, problems: tidyProblems(result.problems) };
   }
   const view = proxyView(buildPushContext(snapshot), proxy);
   const { listeners, routes } = listenersAndRoutes(view, problems);
