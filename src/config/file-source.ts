@@ -256,6 +256,9 @@ export class FileSource implements ConfigSource {
           this.#schedule();
         });
         this.#watchers.set(dir, w);
+        // A file written between our reading the directory and watching it raised no
+        // event we could hear: look once more.
+        this.#schedule();
       } catch {
         // The directory vanished between listing and watching: a later event or scan fixes it.
       }
