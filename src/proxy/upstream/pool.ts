@@ -52,6 +52,14 @@ export function openConnection(host: HostImpl, owner: PoolOwner, onClose: () => 
     clearTimeout(timer);
     connectedSockets.add(socket);
   });
+  // Counted on the error itself (before 'close') so that callers who see the failure also
+  // see the counter.
+  socket.once("error", () => {
+    if (!connectedSockets.has(socket)) {
+      owner.stats.upstream_cx_connect_fail++;
+      host.stats.cx_connect_fail++;
+    }
+  });
   socket.once("close", () => {
     clearTimeout(timer);
     owner.breaker.connections--;
@@ -60,10 +68,6 @@ export function openConnection(host: HostImpl, owner: PoolOwner, onClose: () => 
     owner.stats.upstream_cx_rx_bytes_total += socket.bytesRead;
     owner.stats.upstream_cx_tx_bytes_total += socket.bytesWritten;
     host.stats.cx_active--;
-    if (!connectedSockets.has(socket)) {
-      owner.stats.upstream_cx_connect_fail++;
-      host.stats.cx_connect_fail++;
-    }
     onClose();
     owner.capacityFreed();
   });
