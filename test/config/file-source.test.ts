@@ -237,3 +237,29 @@ test("MemorySource: all-or-nothing apply, delete, and conflicts with a file sour
     }
   });
 });
+
+test("a new subdirectory is watched; moving an object down its file updates its position without a change event", async () => {
+  await withDir(async (dir) => {
+    const store = new MemoryStore();
+    const source = new FileSource(store, [dir], { debounceMs: 20 });
+    await source.start();
+    let changeLists = 0;
+    store.watch(() => changeLists++);
+    try {
+      // Written right after the directory appears: the source sees the file either by the
+      // new directory's watch or by the rescan it makes after adding that watch.
+      await mkdir(join(dir, "team"));
+      const file = join(dir, "team", "svc.yaml");
+      await writeFile(file, service("deep", 80));
+      await eventually("file in new subdirectory applied", () => port(store, "deep") === 80);
+      assert.equal(changeLists, 1);
+      assert.equal(store.get("Service", "default", "deep")?.source?.line, 1);
+
+      await writeFile(file, "# a comment\n# another\n" + service("deep", 80));
+      await eventually("new position kept", () => store.get("Service", "default", "deep")?.source?.line === 3);
+      assert.equal(changeLists, 1, "moving an object in its file is not a change");
+    } finally {
+      await source.stop();
+    }
+  });
+});
