@@ -8,7 +8,7 @@ import type { Subset, TrafficPolicy } from "../../api/kinds.ts";
 import type { Endpoint, MeshService } from "../../registry/types.ts";
 import { endpointKey } from "../../registry/types.ts";
 import type { MeshConfig, MeshSnapshot, ProxyNode, TranslationProblem } from "./types.ts";
-import { hostCovers, hostsIntersect, mostSpecificMatch, resolveHost } from "./hosts.ts";
+import { hostCovers, hostsIntersect, isWildcard, mostSpecificMatch, resolveHost } from "./hosts.ts";
 
 export type VirtualServiceResource = Resource<"VirtualService">;
 export type DestinationRuleResource = Resource<"DestinationRule">;
@@ -339,6 +339,33 @@ export function proxyView(ctx: PushContext, proxy: ProxyNode): ProxyView {
   };
 }
 
+// DestinationRules of a namespace with their hosts resolved: exact hosts in a map,
+// wildcards in a list. Built once per push context: lookups happen per proxy and host,
+// so resolving and scanning every rule each time would grow with mesh size squared.
+interface NamespaceRules {
+  exact: Map<string, DestinationRuleResource[]>;
+  wildcard: { host: string; rule: DestinationRuleResource }[];
+}
+
+const rulesIndex = new WeakMap<PushContext, Map<string, NamespaceRules>>();
+
+function rulesByNamespace(ctx: PushContext): Map<string, NamespaceRules> {
+  let index = rulesIndex.get(ctx);
+  if (!index) {
+    index = new Map();
+    for (const rule of ctx.destinationRules) {
+      const ns = rule.metadata.namespace ?? "";
+      const entry = index.get(ns) ?? { exact: new Map(), wildcard: [] };
+      const host = ctx.resolveHost(rule.spec.host, ns);
+      if (isWildcard(host)) entry.wildcard.push({ host, rule });
+      else entry.exact.set(host, [...(entry.exact.get(host) ?? []), rule]);
+      index.set(ns, entry);
+    }
+    rulesIndex.set(ctx, index);
+  }
+  return index;
+}
+
 /**
  * Istio's DestinationRule precedence for a host seen from a proxy: rules in the
  * proxy's namespace first, then rules exported from the service's namespace, then
@@ -357,22 +384,25 @@ function lookupDestinationRule(
   if (!namespaces.includes(ctx.mesh.rootNamespace)) namespaces.push(ctx.mesh.rootNamespace);
 
   for (const ns of namespaces) {
-    const candidates = ctx.destinationRules.filter((dr) => {
-      if ((dr.metadata.namespace ?? "") !== ns) return false;
+    const rules = rulesByNamespace(ctx).get(ns);
+    if (!rules) continue;
+    const applies = (dr: DestinationRuleResource): boolean => {
       // Rules in the proxy's own namespace apply to it whatever their exportTo.
       if (ns !== proxy.namespace && !isExportedTo(dr.spec.exportTo, ns, proxy.namespace)) return false;
       const sel = dr.spec.workloadSelector?.matchLabels;
-      if (sel && Object.keys(sel).length > 0 && !selectorMatches(sel, proxy.labels)) return false;
-      return true;
-    });
-    if (candidates.length === 0) continue;
-    const hostOf = (dr: DestinationRuleResource): string => ctx.resolveHost(dr.spec.host, ns);
-    const best = mostSpecificMatch(host, candidates.map(hostOf));
-    if (best === undefined) continue;
-    const matching = candidates.filter((dr) => hostOf(dr) === best);
+      return !sel || Object.keys(sel).length === 0 || selectorMatches(sel, proxy.labels);
+    };
+    let best = host;
+    let matching = (rules.exact.get(host) ?? []).filter(applies);
+    if (matching.length === 0) {
+      const wild = rules.wildcard.filter((w) => applies(w.rule) && hostCovers(w.host, host));
+      const most = mostSpecificMatch(host, wild.map((w) => w.host));
+      if (most === undefined) continue;
+      best = most;
+      matching = wild.filter((w) => w.host === most).map((w) => w.rule);
+    }
     const withSelector = matching.filter((dr) => Object.keys(dr.spec.workloadSelector?.matchLabels ?? {}).length > 0);
-    const chosen = withSelector.length > 0 ? withSelector : matching;
-    return mergeDestinationRules(best, ns, chosen);
+    return mergeDestinationRules(best, ns, withSelector.length > 0 ? withSelector : matching);
   }
   return undefined;
 }
