@@ -18,6 +18,12 @@ export interface PortSelector {
 
 export interface WorkloadSelector {
   matchLabels?: Record<string, string>;
+  /**
+   * Sidecar and ServiceEntry `workloadSelector` use `labels` (networking.istio.io's own
+   * WorkloadSelector), not `matchLabels`; DestinationRule and the security/telemetry kinds
+   * use `matchLabels`. Both are here so one type serves all kinds.
+   */
+  labels?: Record<string, string>;
 }
 
 export interface PolicyTargetReference {

@@ -41,13 +41,16 @@ export function checkAuthorizationPolicy(f: Findings, spec: Obj): void {
   }
 }
 
-/** Values in principals, namespaces, hosts...: non-empty; `*` only as prefix, suffix or alone. */
+/**
+ * Values in principals, namespaces, hosts...: non-empty; `*` only as prefix, suffix or alone
+ * (paths may instead use the `{*}` / `{**}` templates, checked separately).
+ */
 function checkValues(f: Findings, path: string, values: unknown[]): void {
   for (const [k, raw] of values.entries()) {
     const v = str(raw);
     if (v === undefined) continue;
     if (v === "") f.error(at(path, k), "empty value is not allowed", "remove the empty value");
-    else if (v.length > 2 && v.slice(1, -1).includes("*")) f.warn(at(path, k), `"*" in the middle of "${v}" is matched literally; only a leading or trailing "*" is a wildcard`, 'use "prefix*", "*suffix" or "*"');
+    else if (v.length > 2 && v.replace(/\{\*\*?\}/g, "{}").slice(1, -1).includes("*")) f.warn(at(path, k), `"*" in the middle of "${v}" is matched literally; only a leading or trailing "*" is a wildcard`, 'use "prefix*", "*suffix" or "*"');
   }
 }
 

@@ -45,14 +45,17 @@ export function checkLabels(f: Findings, path: string, value: unknown, opts: { s
   }
 }
 
-/** Istio's workload selector (`selector` / `workloadSelector`): `matchLabels` of exact labels. */
-export function checkWorkloadSelector(f: Findings, path: string, value: unknown): void {
+/**
+ * Istio's workload selector: exact labels under `matchLabels` (DestinationRule, security and
+ * telemetry kinds) or under `labels` (Sidecar and ServiceEntry `workloadSelector`).
+ */
+export function checkWorkloadSelector(f: Findings, path: string, value: unknown, field: "matchLabels" | "labels" = "matchLabels"): void {
   const selector = obj(value);
   if (!selector) return;
-  const matchLabels = obj(selector.matchLabels);
-  if (!matchLabels || Object.keys(matchLabels).length === 0) {
-    f.warn(at(path, "matchLabels"), "workload selector has no labels; it selects every workload in the namespace", "add matchLabels, or remove the selector to say so explicitly");
+  const labels = obj(selector[field]);
+  if (!labels || Object.keys(labels).length === 0) {
+    f.warn(at(path, field), "workload selector has no labels; it selects every workload in the namespace", `add ${field}, or remove the selector to say so explicitly`);
     return;
   }
-  checkLabels(f, at(path, "matchLabels"), matchLabels, { selector: true });
+  checkLabels(f, at(path, field), labels, { selector: true });
 }

@@ -9,7 +9,7 @@ import { checkPort, checkPortName, checkProtocol, checkUnique } from "./ports.ts
 import { checkWorkloadEntryFields } from "./workload-entry.ts";
 
 export function checkServiceEntry(f: Findings, spec: Obj): void {
-  checkWorkloadSelector(f, "spec.workloadSelector", spec.workloadSelector);
+  checkWorkloadSelector(f, "spec.workloadSelector", spec.workloadSelector, "labels");
   if (has(spec, "workloadSelector") && has(spec, "endpoints")) f.error("spec", "only one of workloadSelector or endpoints is allowed", "keep one way of choosing endpoints");
 
   const hosts = list(spec.hosts).map(str);

@@ -11,7 +11,7 @@ import { checkDestination } from "./destination.ts";
 const DEFAULT_ENDPOINT = /^(?:127\.0\.0\.1|0\.0\.0\.0|\[::1\]|\[::\]):(\d+)$/;
 
 export function checkSidecar(f: Findings, spec: Obj): void {
-  checkWorkloadSelector(f, "spec.workloadSelector", spec.workloadSelector);
+  checkWorkloadSelector(f, "spec.workloadSelector", spec.workloadSelector, "labels");
   const ingressPorts = new Map<number, string>();
   for (const [i, raw] of list(spec.ingress).entries()) {
     const l = obj(raw);
