@@ -355,7 +355,7 @@ function rulesByNamespace(ctx: PushContext): Map<string, NamespaceRules> {
     index = new Map();
     for (const rule of ctx.destinationRules) {
       const ns = rule.metadata.namespace ?? "";
-      const entry = index.get(ns) ?? { exact: new Map(), wildcard: [] };
+      const entry: NamespaceRules = index.get(ns) ?? { exact: new Map(), wildcard: [] };
       const host = ctx.resolveHost(rule.spec.host, ns);
       if (isWildcard(host)) entry.wildcard.push({ host, rule });
       else entry.exact.set(host, [...(entry.exact.get(host) ?? []), rule]);
