@@ -1,0 +1,39 @@
+// The HTTP filters the proxy implements, by the type URL of their typed_config (as
+// Envoy dispatches). An HCM listing any other filter is NACKed.
+import { ConfigError, obj, type Json } from "../json.ts";
+import type { HttpFilter } from "../http-filter.ts";
+import { compileFaultPerRoute, createFaultFilter, faultTypeUrl } from "./fault.ts";
+import { compileCorsPolicy, corsPolicyTypeUrl, corsTypeUrl, createCorsFilter } from "./cors.ts";
+
+export const routerTypeUrl = "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router";
+
+export interface FilterFactoryOptions {
+  random?: () => number;
+}
+
+/** Build a (non-router) HTTP filter from an HCM http_filters entry. */
+export function createHttpFilter(entry: Json, path: string, opts: FilterFactoryOptions = {}): HttpFilter {
+  const name = String(entry.name ?? "");
+  const typed = obj(entry.typed_config);
+  const type = typed ? String(typed["@type"] ?? "") : "";
+  const { "@type": _t, ...config } = typed ?? {};
+  switch (type) {
+    case faultTypeUrl:
+      return createFaultFilter(name, config, `${path}.typed_config`, opts.random);
+    case corsTypeUrl:
+      return createCorsFilter(name);
+    default:
+      throw new ConfigError(`${path}.typed_config`, `HTTP filter "${name}" (${type || "no typed_config"}) is not implemented by the skiff proxy`);
+  }
+}
+
+/** Validate one typed_per_filter_config entry at RDS time, so a bad one is NACKed. */
+export function validatePerFilterConfig(value: Json, path: string): void {
+  let v = value;
+  if (v["@type"] === "type.googleapis.com/envoy.config.route.v3.FilterConfig") v = obj(v.config) ?? {};
+  const { "@type": type, ...config } = v;
+  if (type === faultTypeUrl) compileFaultPerRoute(v, path);
+  else if (type === corsPolicyTypeUrl || type === "type.googleapis.com/envoy.config.route.v3.CorsPolicy") compileCorsPolicy(v, path);
+  else throw new ConfigError(path, `per-route config ${String(type)} is not implemented`);
+  void config;
+}

@@ -1,0 +1,188 @@
+// The proxy: wires the xDS client to the cluster manager (upstream half), the route
+// tables, the listener manager and the admin endpoint. Sidecar and router (gateway)
+// modes run the same code; the mode only shows in the node id sent to the control plane.
+import { ClusterManager, type ClusterManagerOptions } from "./upstream/index.ts";
+import { ListenerManager } from "./listener-manager.ts";
+import { compileRouteConfiguration } from "./hcm.ts";
+import { ConfigError, str, type Json } from "./json.ts";
+import type { RouteTable } from "./route-table.ts";
+import { StatsRegistry } from "./stats.ts";
+import type { RequestObserver } from "./request-context.ts";
+import { XdsClient, type XdsType } from "./xds-client.ts";
+import { AdminServer } from "./admin.ts";
+import { Logger } from "./log.ts";
+import type { Bootstrap } from "./bootstrap.ts";
+
+export interface RouteEntry {
+  table: RouteTable;
+  json: Json;
+  version: string;
+  lastUpdated: Date;
+}
+
+export interface ProxyOptions {
+  bootstrap: Bootstrap;
+  logger?: Logger;
+  random?: () => number;
+  clusterManager?: ClusterManagerOptions;
+  /** Called on /quitquitquit after the proxy stopped (the CLI exits the process). */
+  onQuit?: () => void;
+}
+
+export type ServerState = "PRE_INITIALIZING" | "INITIALIZING" | "LIVE" | "DRAINING";
+
+export class Proxy {
+  readonly bootstrap: Bootstrap;
+  readonly logger: Logger;
+  readonly stats = new StatsRegistry();
+  readonly clusters: ClusterManager;
+  readonly routes = new Map<string, RouteEntry>();
+  readonly listeners: ListenerManager;
+  readonly observers: RequestObserver[] = [];
+  readonly xds: XdsClient | undefined;
+  readonly admin: AdminServer;
+  readonly startedAt = new Date();
+  private initialized = { CDS: false, LDS: false };
+  private draining = false;
+  private readyWaiters: Array<() => void> = [];
+  private readonly random: () => number;
+
+  constructor(private readonly opts: ProxyOptions) {
+    this.bootstrap = opts.bootstrap;
+    this.logger = opts.logger ?? new Logger();
+    this.random = opts.random ?? Math.random;
+    const log = (level: "debug" | "info" | "warn" | "error", msg: string): void => this.logger.log(level, msg);
+    this.clusters = new ClusterManager(opts.clusterManager ?? {});
+    this.listeners = new ListenerManager({
+      clusters: this.clusters,
+      routes: (name) => this.routes.get(name)?.table,
+      stats: this.stats,
+      observers: this.observers,
+      random: this.random,
+      warmingTimeoutMs: this.bootstrap.initialFetchTimeoutMs,
+      drainTimeoutMs: this.bootstrap.drainTimeoutMs,
+      log,
+    });
+    this.listeners.onChange(() => this.checkReady());
+    if (this.bootstrap.xdsAddress) {
+      this.xds = new XdsClient({
+        address: this.bootstrap.xdsAddress,
+        node: { id: this.bootstrap.node.id, cluster: this.bootstrap.node.cluster, metadata: this.bootstrap.node.metadata, user_agent_name: "skiff-proxy" },
+        handlers: {
+          apply: (type, resources, version) => this.apply(type, resources, version),
+          resourceNames: (type) => (type === "EDS" ? this.clusters.edsResourceNames().sort() : this.listeners.routeConfigNames()),
+        },
+        log,
+      });
+    }
+    this.admin = new AdminServer(this);
+  }
+
+  /** Apply one xDS response; returns NACK messages (empty = accepted). */
+  apply(type: XdsType, resources: Json[], version: string): string[] {
+    switch (type) {
+      case "CDS": {
+        const r = this.clusters.applyClusters([...this.bootstrap.staticClusters, ...resources]);
+        if (!r.ok) return r.errors.map((e) => e.message);
+        this.initialized.CDS = true;
+        break;
+      }
+      case "EDS": {
+        const r = this.clusters.applyEndpoints(resources);
+        if (!r.ok) return r.errors.map((e) => e.message);
+        break;
+      }
+      case "LDS": {
+        const errors = this.listeners.apply([...this.bootstrap.staticListeners, ...resources], version);
+        if (errors.length) return errors.map((e) => e.message);
+        this.initialized.LDS = true;
+        break;
+      }
+      case "RDS": {
+        const compiled: RouteEntry[] = [];
+        const errors: string[] = [];
+        for (const json of resources) {
+          const name = str(json.name) ?? "";
+          try {
+            compiled.push({ table: compileRouteConfiguration(json), json, version, lastUpdated: new Date() });
+          } catch (err) {
+            if (err instanceof ConfigError) errors.push(`route configuration ${name}: ${err.path}: ${err.reason}`);
+            else errors.push(`route configuration ${name}: ${(err as Error).message}`);
+          }
+        }
+        if (errors.length) return errors;
+        for (const c of compiled) {
+          const old = this.routes.get(c.table.name);
+          if (old && JSON.stringify(old.json) === JSON.stringify(c.json)) continue;
+          this.routes.set(c.table.name, c);
+        }
+        break;
+      }
+    }
+    this.listeners.recheckWarming();
+    this.checkReady();
+    return [];
+  }
+
+  state(): ServerState {
+    if (this.draining) return "DRAINING";
+    if (!this.isInitialized()) return this.initialized.CDS || this.initialized.LDS ? "INITIALIZING" : "PRE_INITIALIZING";
+    return "LIVE";
+  }
+
+  private isInitialized(): boolean {
+    const xdsDone = !this.xds || (this.initialized.CDS && this.initialized.LDS);
+    return xdsDone && this.listeners.allWarm();
+  }
+
+  private checkReady(): void {
+    if (this.isInitialized()) for (const w of this.readyWaiters.splice(0)) w();
+  }
+
+  /** Resolves once LIVE and every listener is bound. */
+  async waitReady(timeoutMs = 10_000): Promise<void> {
+    if (!this.isInitialized()) {
+      await new Promise<void>((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error(`proxy not ready after ${timeoutMs} ms (state ${this.state()})`)), timeoutMs);
+        this.readyWaiters.push(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    }
+    await this.listeners.ready();
+  }
+
+  async start(): Promise<void> {
+    await this.admin.listen(this.bootstrap.adminAddress, this.bootstrap.adminPort);
+    if (this.bootstrap.staticClusters.length) {
+      const r = this.clusters.applyClusters(this.bootstrap.staticClusters);
+      if (!r.ok) throw new Error(`static_resources.clusters: ${r.errors.map((e) => e.message).join("; ")}`);
+    }
+    if (this.bootstrap.staticListeners.length) {
+      const errors = this.listeners.apply(this.bootstrap.staticListeners, "");
+      if (errors.length) throw new Error(`static_resources.listeners: ${errors.map((e) => e.message).join("; ")}`);
+    }
+    this.xds?.start();
+    this.logger.log("info", `proxy ${this.bootstrap.node.id} (${this.bootstrap.mode}) started; admin on ${this.bootstrap.adminAddress}:${this.admin.port}${this.bootstrap.xdsAddress ? `, xDS ${this.bootstrap.xdsAddress}` : ""}`);
+  }
+
+  /** Stop accepting, let in-flight requests finish (SIGTERM, /drain_listeners). */
+  async drain(): Promise<void> {
+    this.draining = true;
+    await this.listeners.drainAll();
+  }
+
+  async stop(): Promise<void> {
+    this.xds?.stop();
+    this.listeners.close();
+    await this.clusters.close();
+    await this.admin.close();
+  }
+
+  async quit(): Promise<void> {
+    await this.drain();
+    await this.stop();
+    this.opts.onQuit?.();
+  }
+}
