@@ -15,12 +15,25 @@ export function validateResources(resources: readonly AnyResource[], opts: Valid
   const context = { all: resources, domain: opts.domain ?? "cluster.local" };
   const out: Diagnostic[] = [];
   for (const resource of resources) {
-    const schemaProblems = validateSchema(resource);
+    const schemaProblems = guarded(resource, "schema", () => validateSchema(resource));
     for (const d of schemaProblems) out.push(locateDiagnostic(d, resource));
     // Semantic checks assume the shapes the schema promises; on a resource that breaks
     // the schema they would only repeat the problem in stranger words, or trip over it.
     if (schemaProblems.some((d) => d.severity === "error")) continue;
-    for (const d of validateSemantics(resource, context)) out.push(locateDiagnostic(d, resource));
+    for (const d of guarded(resource, "semantic", () => validateSemantics(resource, context))) out.push(locateDiagnostic(d, resource));
   }
   return out;
+}
+
+/**
+ * A check that throws is a bug in Skiff, not in the user's config; it still must not end
+ * a whole validation run in a stack trace, so it becomes one error on the resource.
+ */
+function guarded(resource: AnyResource, what: string, check: () => Diagnostic[]): Diagnostic[] {
+  try {
+    return check();
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    return [{ severity: "error", path: "", message: `internal error in ${what} validation: ${message}`, fix: `please report this as a Skiff bug, with the ${resource.kind}` }];
+  }
 }
