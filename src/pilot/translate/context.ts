@@ -103,7 +103,9 @@ export interface ProxyView {
   outboundTrafficPolicy: "ALLOW_ANY" | "REGISTRY_ONLY";
   /**
    * Endpoints of services that this proxy itself serves (its inbound side): same
-   * namespace, address among the proxy's IPs, and labels agreeing with the proxy's.
+   * namespace, address among the proxy's IPs, and labels agreeing with the proxy's;
+   * narrowed to the endpoints whose workload name is the proxy's workload or pod name
+   * when there are such (replicas sharing 127.0.0.1).
    */
   ownEndpoints: readonly Endpoint[];
   /** Problems found while building the view (conflicting VirtualServices, ...). */
@@ -308,6 +310,12 @@ export function proxyView(ctx: PushContext, proxy: ProxyNode): ProxyView {
       }
     }
   }
+  // Local replicas of one workload share address and labels; when some endpoints name
+  // this very proxy (WorkloadEntry name = the proxy's workload name or pod name), only
+  // those are its own.
+  const podShort = proxy.podName.split(".")[0];
+  const named = ownEndpoints.filter((ep) => ep.workloadName === proxy.workloadName || ep.workloadName === podShort);
+  if (named.length > 0) ownEndpoints.splice(0, ownEndpoints.length, ...named);
   ownEndpoints.sort((a, b) => a.servicePort - b.servicePort || (a.hostname < b.hostname ? -1 : a.hostname > b.hostname ? 1 : 0));
 
   const gateways =

@@ -117,3 +117,15 @@ test("APP_PORTS may be an object; a Sidecar's ingress listeners replace the regi
 test("a workload that is not behind any service has no inbound clusters", () => {
   assert.deepEqual(buildInboundClusters(viewOf([], sidecarProxy("default", { app: "client" }, "10.9.9.9"))), []);
 });
+
+test("replicas sharing an address and labels each get only their own inbound port", () => {
+  const eps = [
+    endpoint(reviews, 9080, "127.0.0.1", { port: 20001, workloadName: "reviews-0", labels: { app: "reviews" } }),
+    endpoint(reviews, 9080, "127.0.0.1", { port: 20002, workloadName: "reviews-1", labels: { app: "reviews" } }),
+  ];
+  const replica = (name: string): ProxyNode => ({ ...sidecarProxy("default", { app: "reviews" }, "127.0.0.1"), workloadName: name, podName: `${name}.default` });
+  const names = (name: string) => buildInboundClusters(viewOf([], replica(name), [reviews], eps)).map((c) => c.name);
+  assert.deepEqual(names("reviews-0"), ["inbound|20001||"]);
+  assert.deepEqual(names("reviews-1"), ["inbound|20002||"]);
+  assert.deepEqual(names("someone-else"), ["inbound|20001||", "inbound|20002||"], "without a name match, every shared endpoint is kept");
+});
