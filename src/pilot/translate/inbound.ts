@@ -64,46 +64,78 @@ function familyOf(view: ProxyView, ep: Endpoint): "http" | "tcp" | "sniffed" | u
 
 const SNIFFED_HTTP_ALPN = ["http/1.1", "h2c"];
 
-export function buildInbound(view: ProxyView, options: InboundOptions = {}): EnvoyJson {
-  const chains: EnvoyJson[] = [];
-  for (const { port, family } of inboundPorts(view)) {
-    const cluster = clusterName("inbound", port);
-    const hcm = (): EnvoyJson =>
-      httpConnectionManager({
-        statPrefix: `inbound_0.0.0.0_${port}`,
-        routeConfig: inboundRouteConfig(port, cluster),
-        filters: options.httpFilters,
-      });
-    const tcp = (): EnvoyJson => tcpProxy(cluster, cluster);
-    const decorate = options.decorateChain ?? ((c: EnvoyJson) => c);
-    if (family === "http") {
-      chains.push(decorate({ name: cluster, filter_chain_match: { destination_port: port }, filters: [hcm()] }, port));
-    } else if (family === "tcp") {
-      chains.push(decorate({ name: cluster, filter_chain_match: { destination_port: port }, filters: [tcp()] }, port));
-    } else {
-      chains.push(
-        decorate(
-          { name: `${cluster}-http`, filter_chain_match: { destination_port: port, application_protocols: SNIFFED_HTTP_ALPN }, filters: [hcm()] },
-          port,
-        ),
-      );
-      chains.push(decorate({ name: `${cluster}-tcp`, filter_chain_match: { destination_port: port }, filters: [tcp()] }, port));
-    }
-  }
-  return {
-    name: "virtualInbound",
-    address: socketAddress("0.0.0.0", VIRTUAL_INBOUND_PORT),
-    use_original_dst: true,
-    traffic_direction: "INBOUND",
-    // tls_inspector first so that mTLS chains (security issue) can match on transport;
-    // http_inspector for sniffed ports.
-    listener_filters: [listenerFilter("tls"), listenerFilter("http")],
-    filter_chains: chains,
-    default_filter_chain: {
-      name: "virtualInbound-passthrough",
-      filters: [tcpProxy(SpecialCluster.inboundPassthrough, SpecialCluster.inboundPassthrough)],
-    },
+/**
+ * Istio's INTERCEPTION_MODE node metadata. `NONE` means nothing is captured (the local
+ * runtime's process mode): inbound traffic arrives on the workload ports themselves.
+ */
+export function interceptionNone(view: ProxyView): boolean {
+  return view.proxy.metadata.INTERCEPTION_MODE === "NONE";
+}
+
+/** The filter chains serving one workload port (matched on destination_port when captured). */
+function portChains(port: number, family: "http" | "tcp" | "sniffed", options: InboundOptions, captured: boolean): EnvoyJson[] {
+  const cluster = clusterName("inbound", port);
+  const hcm = (): EnvoyJson =>
+    httpConnectionManager({
+      statPrefix: `inbound_0.0.0.0_${port}`,
+      routeConfig: inboundRouteConfig(port, cluster),
+      filters: options.httpFilters,
+    });
+  const tcp = (): EnvoyJson => tcpProxy(cluster, cluster);
+  const decorate = options.decorateChain ?? ((c: EnvoyJson) => c);
+  const match = (extra: EnvoyJson = {}): EnvoyJson => {
+    const m: EnvoyJson = { ...(captured ? { destination_port: port } : {}), ...extra };
+    return Object.keys(m).length > 0 ? { filter_chain_match: m } : {};
   };
+  if (family === "http") return [decorate({ name: cluster, ...match(), filters: [hcm()] }, port)];
+  if (family === "tcp") return [decorate({ name: cluster, ...match(), filters: [tcp()] }, port)];
+  return [
+    decorate({ name: `${cluster}-http`, ...match({ application_protocols: SNIFFED_HTTP_ALPN }), filters: [hcm()] }, port),
+    decorate({ name: `${cluster}-tcp`, ...match(), filters: [tcp()] }, port),
+  ];
+}
+
+/** Where a workload port is bound when nothing is captured: Sidecar ingress bind, else the endpoint's address. */
+function bindAddress(view: ProxyView, port: number): string {
+  const ingress = view.sidecar?.spec.ingress?.find((l) => l.port.number === port);
+  if (ingress?.bind) return ingress.bind;
+  const own = view.ownEndpoints.find((ep) => ep.port === port);
+  return own?.address ?? view.proxy.ipAddresses[0] ?? "0.0.0.0";
+}
+
+/**
+ * The inbound listeners: `virtualInbound` when traffic is captured; with
+ * INTERCEPTION_MODE NONE one bound listener `<address>_<port>` per workload port instead
+ * (as Istio does for uncaptured sidecars).
+ */
+export function buildInbound(view: ProxyView, options: InboundOptions = {}): EnvoyJson[] {
+  const ports = inboundPorts(view);
+  if (interceptionNone(view)) {
+    return ports.map(({ port, family }) => {
+      const address = bindAddress(view, port);
+      const listener: EnvoyJson = { name: `${address}_${port}`, address: socketAddress(address, port) };
+      if (family === "sniffed") listener.listener_filters = [listenerFilter("http")];
+      listener.filter_chains = portChains(port, family, options, false);
+      listener.traffic_direction = "INBOUND";
+      return listener;
+    });
+  }
+  return [
+    {
+      name: "virtualInbound",
+      address: socketAddress("0.0.0.0", VIRTUAL_INBOUND_PORT),
+      use_original_dst: true,
+      traffic_direction: "INBOUND",
+      // tls_inspector first so that mTLS chains (security issue) can match on transport;
+      // http_inspector for sniffed ports.
+      listener_filters: [listenerFilter("tls"), listenerFilter("http")],
+      filter_chains: ports.flatMap(({ port, family }) => portChains(port, family, options, true)),
+      default_filter_chain: {
+        name: "virtualInbound-passthrough",
+        filters: [tcpProxy(SpecialCluster.inboundPassthrough, SpecialCluster.inboundPassthrough)],
+      },
+    },
+  ];
 }
 
 /** Inline route configuration of an inbound HTTP port: everything to the app's cluster. */

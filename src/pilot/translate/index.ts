@@ -27,7 +27,7 @@ export { serviceDomains, resolveHost, hostCovers, hostsIntersect } from "./hosts
 function listenersAndRoutes(view: ProxyView, problems: TranslationProblem[]): { listeners: EnvoyJson[]; routes: EnvoyJson[] } {
   if (view.proxy.type === "router") return buildGateways(view, problems);
   const outbound = buildOutbound(view, problems);
-  return { listeners: [...outbound.listeners, buildInbound(view)], routes: outbound.routes };
+  return { listeners: [...outbound.listeners, ...buildInbound(view)], routes: outbound.routes };
 }
 
 /** Problems once each, ordered by resource then message, so output is stable. */

@@ -137,7 +137,8 @@ export function buildOutbound(view: ProxyView, problems: TranslationProblem[], o
     listener.traffic_direction = "OUTBOUND";
     listeners.push(listener);
   }
-  listeners.push(virtualOutbound(view.outboundTrafficPolicy));
+  // Nothing is captured under INTERCEPTION_MODE NONE: no connection would reach 15001.
+  if (view.proxy.metadata.INTERCEPTION_MODE !== "NONE") listeners.push(virtualOutbound(view.outboundTrafficPolicy));
   const httpProxyPort = httpProxyPortOf(view);
   if (httpProxyPort !== undefined) {
     listeners.push(httpProxyListener(httpProxyPort, options.httpFilters));
