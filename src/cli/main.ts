@@ -5,6 +5,8 @@
 type CommandModule = { run(args: string[]): Promise<number>; summary: string };
 
 const commands: Record<string, () => Promise<CommandModule>> = {
+  "control-plane": () => import("./commands/control-plane.ts"),
+  "proxy-status": () => import("./commands/proxy-status.ts"),
   demo: () => import("./commands/demo.ts"),
   validate: () => import("./commands/validate.ts"),
   version: () => import("./commands/version.ts"),

@@ -255,6 +255,7 @@ export class ProxyConnection {
       type: this.proxy.type,
       namespace: this.proxy.namespace,
       podName: this.proxy.podName,
+      cluster: typeof this.proxy.metadata.CLUSTER_ID === "string" ? this.proxy.metadata.CLUSTER_ID : "Kubernetes",
       labels: this.proxy.labels,
       connectedAt: this.connectedAt.toISOString(),
       types,

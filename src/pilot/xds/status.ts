@@ -33,6 +33,8 @@ export interface ProxySyncStatus {
   type: ProxyType;
   namespace: string;
   podName: string;
+  /** The cluster the proxy says it is in (node metadata CLUSTER_ID), `Kubernetes` as Istio defaults. */
+  cluster: string;
   labels: Record<string, string>;
   connectedAt: string;
   types: Partial<Record<XdsShortName, TypeSyncStatus>>;

@@ -1,0 +1,84 @@
+// `skiff proxy-status [--control-plane URL]`: the connected proxies and, per xDS type,
+// whether they run what the control plane last sent, as `istioctl proxy-status` shows:
+// SYNCED (sent and ACKed), STALE (sent, not ACKed yet, or rejected), NOT SENT. The
+// last rejection (NACK) of each proxy is shown with its message.
+import { parseArgs } from "node:util";
+import type { ProxySyncStatus, TypeSyncStatus } from "../../pilot/index.ts";
+
+export const summary = "show each connected proxy's xDS sync state (SYNCED / STALE / NOT SENT)";
+
+const USAGE = `usage: skiff proxy-status [PROXY] [--control-plane URL] [--output table|json]
+
+  PROXY                    only this proxy (node id, or NAME.NAMESPACE)
+      --control-plane URL  the control plane's monitoring address (default http://127.0.0.1:15014)
+  -o, --output FORMAT      table (default) or json`;
+
+const TYPES = ["CDS", "LDS", "EDS", "RDS"] as const;
+
+function cell(status: TypeSyncStatus | undefined): string {
+  if (!status) return "NOT SENT";
+  return status.lastNack && status.state !== "SYNCED" ? `${status.state} (NACK)` : status.state;
+}
+
+function lastNack(p: ProxySyncStatus): string {
+  const nacks = Object.entries(p.types)
+    .filter(([, s]) => s?.lastNack)
+    .map(([type, s]) => ({ type, nack: s!.lastNack! }))
+    .sort((a, b) => b.nack.at.localeCompare(a.nack.at));
+  if (!nacks.length) return "";
+  const { type, nack } = nacks[0];
+  const message = nack.message.replace(/\s+/g, " ");
+  return `${type} ${nack.version}: ${message.length > 100 ? `${message.slice(0, 97)}...` : message}`;
+}
+
+/** The table, columns padded to their widest cell. */
+export function formatProxyStatus(proxies: readonly ProxySyncStatus[]): string {
+  const header = ["NAME", "TYPE", "CLUSTER", ...TYPES, "LAST NACK"];
+  const rows = proxies.map((p) => [p.podName, p.type, p.cluster, ...TYPES.map((t) => cell(p.types[t])), lastNack(p)]);
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  return [header, ...rows].map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]))).join("   ").trimEnd()).join("\n");
+}
+
+export async function run(args: string[]): Promise<number> {
+  let values;
+  let positionals: string[];
+  try {
+    ({ values, positionals } = parseArgs({
+      args,
+      options: {
+        "control-plane": { type: "string", default: "http://127.0.0.1:15014" },
+        output: { type: "string", short: "o", default: "table" },
+        help: { type: "boolean", short: "h" },
+      },
+      allowPositionals: true,
+    }));
+  } catch (err) {
+    console.error(`skiff proxy-status: ${err instanceof Error ? err.message : String(err)}\n\n${USAGE}`);
+    return 2;
+  }
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  if (values.output !== "table" && values.output !== "json") {
+    console.error(`skiff proxy-status: --output must be table or json, not "${values.output}"`);
+    return 2;
+  }
+  const base = values["control-plane"].replace(/\/+$/, "");
+  let proxies: ProxySyncStatus[];
+  try {
+    const res = await fetch(`${base}/debug/syncz`, { signal: AbortSignal.timeout(10_000) });
+    if (!res.ok) throw new Error(`HTTP ${res.status}`);
+    proxies = (await res.json()) as ProxySyncStatus[];
+  } catch (err) {
+    const inner = (err as { cause?: { code?: string; message?: string } }).cause;
+    const cause = inner?.code ?? inner?.message ?? (err instanceof Error ? err.message : String(err));
+    console.error(`skiff proxy-status: cannot read ${base}/debug/syncz (${cause}). Is \`skiff control-plane\` running there? Point at it with --control-plane URL.`);
+    return 1;
+  }
+  if (positionals.length) proxies = proxies.filter((p) => positionals.includes(p.proxy) || positionals.includes(p.podName));
+  if (values.output === "json") console.log(JSON.stringify(proxies, null, 2));
+  else if (proxies.length === 0) console.log(positionals.length ? `no connected proxy named ${positionals.join(", ")}` : "no proxies connected");
+  else console.log(formatProxyStatus(proxies));
+  return 0;
+}
