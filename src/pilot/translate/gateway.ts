@@ -256,10 +256,13 @@ function gatewayRouteConfig(
   const virtualHosts: EnvoyJson[] = [];
   for (const [host, entry] of [...hosts.entries()].sort(([a], [b]) => (a < b ? -1 : 1))) {
     const domains = host === "*" ? ["*"] : [host, `${host}:${port}`];
-    const vh: EnvoyJson = { name: `${host}:${port}`, domains, routes: entry.routes };
-    // httpsRedirect: plaintext requests get a 301 to https (Envoy's require_tls).
-    if (entry.redirect) vh.require_tls = "ALL";
-    virtualHosts.push(vh);
+    // httpsRedirect: every plaintext request gets a 301 to https. Istio says this with
+    // `require_tls: ALL`; on a plaintext-only route config that is exactly one catch-all
+    // redirect route, which needs no extra field in the proxy.
+    const routes = entry.redirect
+      ? [{ name: "https_redirect", match: { prefix: "/" }, redirect: { https_redirect: true, response_code: "MOVED_PERMANENTLY" } }]
+      : entry.routes;
+    virtualHosts.push({ name: `${host}:${port}`, domains, routes });
   }
   return { name, virtual_hosts: dedupeDomains(virtualHosts) };
 }
