@@ -58,10 +58,30 @@ function loadDocument(doc: Document.Parsed, at: (offset: number) => SourcePositi
     result.diagnostics.push({ severity: "error", path: "", message: `cannot read document: ${err instanceof Error ? err.message : String(err)}`, ...start });
     return;
   }
+  const object = value as Record<string, unknown>;
+  const items = root.get("items", true);
+  if (object.apiVersion === "v1" && object.kind === "List" && isSeq(items)) {
+    // `kubectl get ... -o yaml` prints a List; each item is a resource of its own.
+    items.items.forEach((itemNode, index) => {
+      const node = itemNode as YamlNode | null;
+      const item = (object.items as unknown[])[index];
+      if (!node?.range) return;
+      if (!isMap(node) || !isObject(item)) {
+        result.diagnostics.push({ severity: "error", path: `items[${index}]`, message: "list item is not an object", fix: "each item of a List must be one resource", ...at(node.range[0]) });
+        return;
+      }
+      addResource(node, item, at, result);
+    });
+    return;
+  }
+  addResource(root, object, at, result);
+}
+
+function addResource(node: YamlNode, value: Record<string, unknown>, at: (offset: number) => SourcePosition, result: LoadResult): void {
   const fields = new Map<string, SourcePosition>();
-  collectPositions(root, "", at, fields);
-  const source: ResourceSource = { ...start, fields };
-  const resource = toResource(value as Record<string, unknown>, source, result.diagnostics);
+  collectPositions(node, "", at, fields);
+  const source: ResourceSource = { ...at(node.range?.[0] ?? 0), fields };
+  const resource = toResource(value, source, result.diagnostics);
   if (resource) result.resources.push(resource);
 }
 

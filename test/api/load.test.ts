@@ -189,3 +189,28 @@ test("a missing spec becomes an empty one; status is not kept", () => {
   assert.deepEqual(resources[0].spec, {});
   assert.equal("status" in resources[0], false);
 });
+
+test("a v1 List (as kubectl prints) yields each item, positioned within the file", () => {
+  const text = `apiVersion: v1
+kind: List
+items:
+- apiVersion: v1
+  kind: Namespace
+  metadata: {name: one}
+- apiVersion: networking.istio.io/v1
+  kind: Gateway
+  metadata:
+    name: gw
+  spec:
+    selector: {istio: ingressgateway}
+- 42
+`;
+  const { resources, diagnostics } = loadText(text, "list.yaml");
+  assert.deepEqual(resources.map((r) => [r.kind, r.metadata.name, r.source?.line, r.source?.col]), [
+    ["Namespace", "one", 4, 3],
+    ["Gateway", "gw", 7, 3],
+  ]);
+  const selector = resources[1].source?.fields.get("spec.selector.istio");
+  assert.deepEqual(selector && [selector.line, selector.col], [12, 23]);
+  assert.deepEqual(diagnostics.map((d) => [d.path, d.line, d.message]), [["items[2]", 13, "list item is not an object"]]);
+});
