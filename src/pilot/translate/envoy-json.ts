@@ -30,6 +30,9 @@ export const FilterName = {
   previousHosts: "envoy.retry_host_predicates.previous_hosts",
 } as const;
 
+/** The ALPN values http_inspector reports for plaintext HTTP: Istio's sniffing match. */
+export const PLAINTEXT_HTTP_ALPN: readonly string[] = ["http/1.0", "http/1.1", "h2c"];
+
 /** Names of the clusters Istio always has. */
 export const SpecialCluster = {
   passthrough: "PassthroughCluster",

@@ -8,7 +8,7 @@ import type { Endpoint, Protocol } from "../../registry/types.ts";
 import type { ProxyView } from "./context.ts";
 import { clusterName } from "./context.ts";
 import type { EnvoyJson } from "./types.ts";
-import { SpecialCluster, socketAddress } from "./envoy-json.ts";
+import { PLAINTEXT_HTTP_ALPN, SpecialCluster, socketAddress } from "./envoy-json.ts";
 import type { HttpFilterSlots } from "./hcm.ts";
 import { httpConnectionManager, listenerFilter, tcpProxy } from "./hcm.ts";
 import { protocolFamily } from "./listeners.ts";
@@ -62,7 +62,6 @@ function familyOf(view: ProxyView, ep: Endpoint): "http" | "tcp" | "sniffed" | u
   return family === "udp" ? undefined : family;
 }
 
-const SNIFFED_HTTP_ALPN = ["http/1.1", "h2c"];
 
 /**
  * Istio's INTERCEPTION_MODE node metadata. `NONE` means nothing is captured (the local
@@ -90,7 +89,7 @@ function portChains(port: number, family: "http" | "tcp" | "sniffed", options: I
   if (family === "http") return [decorate({ name: cluster, ...match(), filters: [hcm()] }, port)];
   if (family === "tcp") return [decorate({ name: cluster, ...match(), filters: [tcp()] }, port)];
   return [
-    decorate({ name: `${cluster}-http`, ...match({ application_protocols: SNIFFED_HTTP_ALPN }), filters: [hcm()] }, port),
+    decorate({ name: `${cluster}-http`, ...match({ application_protocols: [...PLAINTEXT_HTTP_ALPN] }), filters: [hcm()] }, port),
     decorate({ name: `${cluster}-tcp`, ...match(), filters: [tcp()] }, port),
   ];
 }

@@ -5,7 +5,7 @@
 import type { MeshService, Protocol } from "../../registry/types.ts";
 import type { ProxyView } from "./context.ts";
 import type { EnvoyJson, TranslationProblem } from "./types.ts";
-import { SpecialCluster, socketAddress } from "./envoy-json.ts";
+import { PLAINTEXT_HTTP_ALPN, SpecialCluster, socketAddress } from "./envoy-json.ts";
 import { httpConnectionManager, listenerFilter, tcpProxy } from "./hcm.ts";
 import type { HttpFilterSlots } from "./hcm.ts";
 import { serviceDomains } from "./hosts.ts";
@@ -16,8 +16,6 @@ import { tcpRouteTargets } from "./tcp-routes.ts";
 export const VIRTUAL_OUTBOUND_PORT = 15001;
 /** Route configuration name of the HTTP_PROXY listener (Istio's). */
 export const HTTP_PROXY_ROUTE = "http_proxy";
-/** The ALPN values http_inspector reports for plaintext HTTP (Istio's sniffing match). */
-const SNIFFED_HTTP_ALPN = ["http/1.1", "h2c"];
 
 export type ProtocolFamily = "http" | "tcp" | "sniffed" | "udp";
 
@@ -120,10 +118,10 @@ export function buildOutbound(view: ProxyView, problems: TranslationProblem[], o
         const vips = ipAddresses(service);
         if (vips.length === 0) continue;
         const ranges = vips.map(cidr);
-        chains.push({ filter_chain_match: { prefix_ranges: ranges, application_protocols: SNIFFED_HTTP_ALPN }, filters: [hcm] });
+        chains.push({ filter_chain_match: { prefix_ranges: ranges, application_protocols: [...PLAINTEXT_HTTP_ALPN] }, filters: [hcm] });
         chains.push({ filter_chain_match: { prefix_ranges: ranges }, filters: [tcpFilterFor(view, service, group.port, problems)] });
       }
-      chains.push({ filter_chain_match: { application_protocols: SNIFFED_HTTP_ALPN }, filters: [hcm] });
+      chains.push({ filter_chain_match: { application_protocols: [...PLAINTEXT_HTTP_ALPN] }, filters: [hcm] });
       const noVip = group.sniffed.filter((s) => ipAddresses(s).length === 0);
       if (noVip.length > 0) {
         reportConflicts(noVip.slice(1), noVip[0], group.port, problems);
