@@ -152,9 +152,7 @@ function appPorts(metadata: Record<string, unknown>): Map<number, number> {
 }
 
 function inboundCluster(view: ProxyView, port: number, protocolPort: ServicePort, services: MeshService[]): EnvoyJson {
-  const metadata = view.proxy.metadata;
-  const address = typeof metadata[APP_ADDRESS_KEY] === "string" ? (metadata[APP_ADDRESS_KEY] as string) : "127.0.0.1";
-  const appPort = appPorts(metadata).get(port) ?? port;
+  const { address, port: appPort } = appTarget(view, port);
   const name = clusterName("inbound", port);
   const cluster: EnvoyJson = {
     name,
@@ -208,12 +206,15 @@ export function buildInboundClusters(view: ProxyView): EnvoyJson[] {
     for (const ep of view.ownEndpoints) {
       const service = view.ctx.servicesByHost.get(ep.hostname)?.find((s) => s.namespace === ep.namespace);
       const servicePort = service?.ports.find((p) => p.port === ep.servicePort);
-      const entry = byPort.get(ep.port) ?? {
-        port: { name: servicePort?.name ?? `port-${ep.port}`, port: ep.port, protocol: servicePort?.protocol ?? "TCP" },
-        services: [],
-      };
-      if (service && !entry.services.includes(service)) entry.services.push(service);
+      // Same rule as the inbound listeners: unknown and UDP ports are not served.
+      if (!service || !servicePort || servicePort.protocol === "UDP") continue;
+      const seen = byPort.get(ep.port);
+      const entry = seen ?? { port: { ...servicePort, port: ep.port }, services: [] };
+      // One port declared with two protocols is proxied as TCP, which serves both.
+      if (seen && seen.port.protocol !== servicePort.protocol) entry.port = { ...entry.port, protocol: "TCP" };
+      if (!entry.services.includes(service)) entry.services.push(service);
       byPort.set(ep.port, entry);
+      warnIfLoop(view, ep.address, ep.port);
     }
   }
   return [...byPort.entries()]
@@ -221,6 +222,28 @@ export function buildInboundClusters(view: ProxyView): EnvoyJson[] {
     .map(([port, { port: sp, services }]) =>
       inboundCluster(view, port, sp, services.sort((a, b) => (a.hostname < b.hostname ? -1 : 1))),
     );
+}
+
+/**
+ * Without capture (INTERCEPTION_MODE NONE) the sidecar itself listens on the workload
+ * address and port; an app address and port equal to it would send inbound traffic
+ * back into the sidecar forever.
+ */
+function warnIfLoop(view: ProxyView, address: string, port: number): void {
+  if (view.proxy.metadata.INTERCEPTION_MODE !== "NONE") return;
+  const { address: appAddress, port: appPort } = appTarget(view, port);
+  if (appPort === port && appAddress === address) {
+    view.problems.push({
+      resource: `Proxy/${view.proxy.namespace}/${view.proxy.podName}`,
+      message: `inbound|${port}||: the app is expected at ${address}:${port}, where this sidecar itself listens (INTERCEPTION_MODE NONE); set node metadata APP_PORTS to map ${port} to the port the app listens on`,
+    });
+  }
+}
+
+function appTarget(view: ProxyView, port: number): { address: string; port: number } {
+  const metadata = view.proxy.metadata;
+  const address = typeof metadata[APP_ADDRESS_KEY] === "string" ? (metadata[APP_ADDRESS_KEY] as string) : "127.0.0.1";
+  return { address, port: appPorts(metadata).get(port) ?? port };
 }
 
 function protocolOf(name: string | undefined): ServicePort["protocol"] {

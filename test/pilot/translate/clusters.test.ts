@@ -129,3 +129,14 @@ test("replicas sharing an address and labels each get only their own inbound por
   assert.deepEqual(names("reviews-1"), ["inbound|20002||"]);
   assert.deepEqual(names("someone-else"), ["inbound|20001||", "inbound|20002||"], "without a name match, every shared endpoint is kept");
 });
+
+test("without capture, an app port equal to the sidecar's own port is reported (it would loop)", () => {
+  const me = { ...sidecarProxy("default", { app: "reviews" }, "127.0.0.1"), metadata: { INTERCEPTION_MODE: "NONE" } };
+  const eps = [endpoint(reviews, 9080, "127.0.0.1")];
+  const looping = viewOf([], me, [reviews], eps);
+  buildInboundClusters(looping);
+  assert.match(looping.problems[0]?.message ?? "", /set node metadata APP_PORTS/);
+  const mapped = viewOf([], { ...me, metadata: { INTERCEPTION_MODE: "NONE", APP_PORTS: "9080:19080" } }, [reviews], eps);
+  buildInboundClusters(mapped);
+  assert.deepEqual(mapped.problems, []);
+});
