@@ -8,7 +8,7 @@ import { checkHeaderOperationName } from "./headers.ts";
 import { isDnsSubdomain, isLowerDnsLabel } from "./hosts.ts";
 
 /** Kubernetes object names: DNS subdomain; namespace: DNS label. */
-export function checkMetadata(f: Findings, metadata: unknown, opts: { nameIsLabel?: boolean } = {}): void {
+export function checkMetadata(f: Findings, metadata: unknown, opts: { nameIsLabel?: boolean; startsWithLetter?: boolean } = {}): void {
   const m = obj(metadata);
   if (!m) return;
   const name = str(m.name);
@@ -17,6 +17,9 @@ export function checkMetadata(f: Findings, metadata: unknown, opts: { nameIsLabe
     if (!ok) {
       f.error("metadata.name", `name "${name}" is not a valid ${opts.nameIsLabel ? "DNS-1123 label" : "DNS-1123 subdomain"}`,
         `use lower-case letters, digits and "-"${opts.nameIsLabel ? "" : ' (and ".")'}, starting and ending with a letter or digit`);
+    } else if (opts.startsWithLetter && !/^[a-z]/.test(name)) {
+      // Service names become DNS names and environment variables, hence DNS-1035.
+      f.error("metadata.name", `name "${name}" must start with a letter`, "rename it to start with a lower-case letter");
     }
   }
   const ns = str(m.namespace);

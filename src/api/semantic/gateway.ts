@@ -2,12 +2,14 @@
 import { Findings, at } from "./findings.ts";
 import { list, obj, str } from "./read.ts";
 import { checkNamespacedHost } from "./hosts.ts";
-import { checkPort, checkPortName, checkProtocol, checkUnique } from "./ports.ts";
+import { checkPort, checkProtocol, checkUnique } from "./ports.ts";
 import { checkLabels } from "./labels.ts";
 import { checkServerTls } from "./tls.ts";
 import type { Obj } from "./read.ts";
 
 const TLS_PROTOCOLS = ["HTTPS", "TLS"];
+// Plain-text HTTP protocols: TLS settings on them would be silently meaningless.
+const PLAIN_HTTP_PROTOCOLS = ["HTTP", "HTTP2", "GRPC", "GRPC-WEB"];
 
 export function checkGateway(f: Findings, spec: Obj): void {
   checkLabels(f, "spec.selector", spec.selector, { selector: true });
@@ -27,7 +29,6 @@ export function checkGateway(f: Findings, spec: Obj): void {
       checkPort(f, at(path, "port", "number"), port.number);
       checkPort(f, at(path, "port", "targetPort"), port.targetPort);
       checkProtocol(f, at(path, "port", "protocol"), port.protocol);
-      checkPortName(f, at(path, "port", "name"), port.name);
       portNames.push({ path: at(path, "port", "name"), value: str(port.name) });
     }
     serverNames.push({ path: at(path, "name"), value: str(server.name) });
@@ -46,11 +47,11 @@ export function checkGateway(f: Findings, spec: Obj): void {
     if (TLS_PROTOCOLS.includes(protocol) && !tls) {
       f.error(at(path, "tls"), `server with protocol ${protocol} must have TLS settings`, "add tls with a mode (e.g. SIMPLE with credentialName)");
     }
-    if (tls && protocol !== "" && !TLS_PROTOCOLS.includes(protocol)) {
-      const onlyRedirect = tls.httpsRedirect === true && Object.keys(tls).length === 1;
+    if (tls && PLAIN_HTTP_PROTOCOLS.includes(protocol)) {
+      const onlyRedirect = Object.keys(tls).every((k) => k === "httpsRedirect");
       if (!onlyRedirect) f.error(at(path, "tls"), `server with protocol ${protocol} cannot have TLS settings other than httpsRedirect`, "use protocol HTTPS or TLS, or remove tls");
-      if (tls.httpsRedirect === true && protocol !== "HTTP") f.warn(at(path, "tls", "httpsRedirect"), "httpsRedirect only has an effect on HTTP servers", "remove httpsRedirect");
     }
+    if (tls?.httpsRedirect === true && protocol !== "" && protocol !== "HTTP") f.warn(at(path, "tls", "httpsRedirect"), "httpsRedirect only has an effect on HTTP servers", "remove httpsRedirect");
     if (tls) checkServerTls(f, at(path, "tls"), tls, { gateway: true });
   }
   checkUnique(f, portNames, "port name", "give each server's port a unique name");

@@ -63,7 +63,7 @@ export function validateSemantics(resource: AnyResource, context: ValidationCont
   const f = new Findings();
   try {
     const kube = resource.kind === "Namespace" || resource.kind === "Service";
-    checkMetadata(f, resource.metadata, { nameIsLabel: kube });
+    checkMetadata(f, resource.metadata, { nameIsLabel: kube, startsWithLetter: resource.kind === "Service" });
     const check = CHECKS[resource.kind];
     // Kubernetes kinds may have no spec (a Namespace); checks then see an empty one.
     const spec = obj(resource.spec) ?? {};

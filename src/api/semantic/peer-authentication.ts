@@ -12,7 +12,7 @@ export function checkPeerAuthentication(f: Findings, spec: Obj): void {
   const emptySelector = !selector || Object.keys(obj(selector.matchLabels) ?? {}).length === 0;
   const portLevel = obj(spec.portLevelMtls);
   if (has(spec, "portLevelMtls") && portLevel) {
-    if (emptySelector && !has(spec, "targetRef")) {
+    if (emptySelector) {
       f.error("spec.portLevelMtls", "portLevelMtls requires a workload selector; a mesh- or namespace-wide PeerAuthentication cannot set port-level mTLS",
         "add selector.matchLabels naming the workloads whose ports these are");
     }

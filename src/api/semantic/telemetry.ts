@@ -3,14 +3,12 @@ import { Findings, at } from "./findings.ts";
 import { has, list, num, obj, str, stringMap, type Obj } from "./read.ts";
 import { checkWorkloadSelector } from "./labels.ts";
 import { checkDuration, checkPolicyTargets } from "./common.ts";
-import { isLowerDnsLabel } from "./hosts.ts";
 
 function checkProviders(f: Findings, path: string, value: unknown): void {
   for (const [i, raw] of list(value).entries()) {
     const name = str(obj(raw)?.name);
     if (name === undefined) continue;
     if (name === "") f.error(at(path, i, "name"), "provider name must not be empty", 'name an extension provider from the mesh config, e.g. "zipkin" or "prometheus"');
-    else if (!isLowerDnsLabel(name.replace(/[._]/g, "-"))) f.error(at(path, i, "name"), `provider name "${name}" is not a valid provider name`, 'use the provider\'s name from the mesh config, e.g. "zipkin"');
   }
 }
 

@@ -15,8 +15,8 @@ export function checkServerTls(f: Findings, path: string, value: unknown, opts: 
   if (tls.httpsRedirect === true && !has(tls, "mode")) return; // a plain-HTTP server that only redirects
 
   if (mode === "SIMPLE" || mode === "MUTUAL" || mode === "OPTIONAL_MUTUAL") {
-    if (credential && (str(tls.serverCertificate) || str(tls.privateKey))) {
-      f.error(path, `${mode} TLS cannot set both credentialName and serverCertificate/privateKey`, "use either credentialName (a Secret) or certificate files");
+    if (credential && fileFields.length > 0) {
+      f.warn(path, `${mode} TLS sets credentialName, so ${fileFields.join(", ")} ${fileFields.length > 1 ? "are" : "is"} ignored`, "use either credentialName (a Secret) or certificate files");
     }
     if (!credential) {
       if (!str(tls.serverCertificate)) f.error(at(path, "serverCertificate"), `${mode} TLS requires a server certificate`, "set credentialName to a TLS Secret, or serverCertificate and privateKey");
@@ -43,6 +43,10 @@ export function checkClientTls(f: Findings, path: string, value: unknown): void 
   if (!tls) return;
   const mode = str(tls.mode) ?? "DISABLE";
   const credential = Boolean(str(tls.credentialName));
+  if ((mode === "SIMPLE" || mode === "MUTUAL") && credential) {
+    const files = ["clientCertificate", "privateKey", "caCertificates", "caCrl"].filter((k) => Boolean(str(tls[k])));
+    if (files.length > 0) f.error(path, `credentialName cannot be combined with ${files.join(", ")}`, "use either credentialName (a Secret) or certificate files");
+  }
   if (mode === "MUTUAL" && !credential) {
     if (!str(tls.clientCertificate)) f.error(at(path, "clientCertificate"), "MUTUAL TLS requires a client certificate", "set credentialName, or clientCertificate and privateKey");
     if (!str(tls.privateKey)) f.error(at(path, "privateKey"), "MUTUAL TLS requires a private key", "set credentialName, or clientCertificate and privateKey");
