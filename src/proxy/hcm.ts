@@ -387,6 +387,8 @@ export class HttpConnectionManager {
       this.h1Sockets.set(socket, 0);
       socket.once("close", () => this.h1Sockets.delete(socket));
       this.h1.emit("connection", socket);
+      // The listener paused the socket to peek; Node's h1 parser needs it flowing again.
+      socket.resume();
     }
   }
 

@@ -67,10 +67,11 @@ export function compileHeaderMutation(addsJson: unknown, removesJson: unknown, p
     const p = `${path}.${addField}[${i}]`;
     onlyFields(option, p, ["header", "append", "append_action", "keep_empty_value"]);
     const header = obj(option.header) ?? {};
-    onlyFields(header, `${p}.header`, ["key", "value"]);
+    onlyFields(header, `${p}.header`, ["key", "value", "raw_value"]);
     const key = str(header.key)?.toLowerCase();
     if (!key) throw new ConfigError(`${p}.header.key`, "header key is required");
-    const value = str(header.value) ?? "";
+    const raw = str(header.raw_value);
+    const value = raw ? Buffer.from(raw, "base64").toString("utf8") : (str(header.value) ?? "");
     if (formatter.test(value)) throw new ConfigError(`${p}.header.value`, `header value formatters like "${value}" are not implemented`);
     let action: AppendAction = "append";
     if (option.append_action !== undefined) {
