@@ -2,6 +2,7 @@
 // per DestinationRule subset, the inbound clusters to the proxy's own app, and Istio's
 // special clusters (BlackHole, Passthrough, InboundPassthrough). The cluster type
 // follows the service's resolution; DestinationRule policy is applied by policy.ts.
+import type { ClientTLSSettings, TrafficPolicy } from "../../api/kinds.ts";
 import type { MeshService, ServicePort } from "../../registry/types.ts";
 import type { ProxyView } from "./context.ts";
 import { clusterName } from "./context.ts";
@@ -84,7 +85,34 @@ function discovery(view: ProxyView, service: MeshService, port: ServicePort, nam
   }
 }
 
-function outboundCluster(view: ProxyView, service: MeshService, port: ServicePort, subset: string): EnvoyJson {
+/** What a cluster decorator knows about the outbound cluster it is given. */
+export interface OutboundClusterInfo {
+  service: MeshService;
+  port: ServicePort;
+  /** "" for the service's default cluster. */
+  subset: string;
+  /** The DestinationRule traffic policy applied (port and subset merged), if any. */
+  policy: TrafficPolicy | undefined;
+  /**
+   * The rule's TLS mode, if it set one. ISTIO_MUTUAL, and auto mTLS when this is
+   * undefined, are left to the decorator (nothing is emitted for them here).
+   */
+  tlsMode: NonNullable<ClientTLSSettings["mode"]> | undefined;
+}
+
+/**
+ * Extension points for later work, so that it need not edit this file: the security
+ * work adds ISTIO_MUTUAL / auto-mTLS transport sockets (transport_socket_matches on the
+ * endpoints' `tlsMode` metadata) through `decorateOutbound`.
+ */
+export interface ClusterOptions {
+  /** Called for every outbound service cluster after policy is applied; may edit it in place. */
+  decorateOutbound?: (cluster: EnvoyJson, info: OutboundClusterInfo, view: ProxyView) => void;
+  /** Called for every inbound cluster; may edit it in place. */
+  decorateInbound?: (cluster: EnvoyJson, port: number, view: ProxyView) => void;
+}
+
+function outboundCluster(view: ProxyView, service: MeshService, port: ServicePort, subset: string, options: ClusterOptions): EnvoyJson {
   const name = clusterName("outbound", port.port, subset, service.hostname);
   const cluster: EnvoyJson = {
     name,
@@ -93,7 +121,8 @@ function outboundCluster(view: ProxyView, service: MeshService, port: ServicePor
   };
   const dr = view.destinationRule(service.hostname);
   const resource = dr?.sources[0] ?? service.origin;
-  applyTrafficPolicy(cluster, effectivePolicy(dr, subset || undefined, port.port), {
+  const policy = effectivePolicy(dr, subset || undefined, port.port);
+  applyTrafficPolicy(cluster, policy, {
     port,
     direction: "outbound",
     proxyless: view.proxy.type === "proxyless",
@@ -101,6 +130,7 @@ function outboundCluster(view: ProxyView, service: MeshService, port: ServicePor
       view.problems.push({ resource, message: `cluster ${name}: ${message}` }),
   });
   cluster.metadata = serviceMetadata(service, port.port, subset);
+  options.decorateOutbound?.(cluster, { service, port, subset, policy, tlsMode: policy?.tls?.mode }, view);
   return cluster;
 }
 
@@ -110,15 +140,15 @@ function outboundCluster(view: ProxyView, service: MeshService, port: ServicePor
  * get none (Envoy's sidecar does not proxy UDP). Proxyless gRPC clients get only EDS
  * clusters, the only kind they resolve through ADS. Sorted by name.
  */
-export function buildOutboundClusters(view: ProxyView): EnvoyJson[] {
+export function buildOutboundClusters(view: ProxyView, options: ClusterOptions = {}): EnvoyJson[] {
   const clusters: EnvoyJson[] = [];
   for (const service of view.services) {
     if (view.proxy.type === "proxyless" && service.resolution !== "ClientSideLB") continue;
     const subsets = view.destinationRule(service.hostname)?.subsets ?? [];
     for (const port of service.ports) {
       if (port.protocol === "UDP") continue;
-      clusters.push(outboundCluster(view, service, port, ""));
-      for (const subset of subsets) clusters.push(outboundCluster(view, service, port, subset.name));
+      clusters.push(outboundCluster(view, service, port, "", options));
+      for (const subset of subsets) clusters.push(outboundCluster(view, service, port, subset.name, options));
     }
   }
   return clusters.sort(byName);
@@ -190,7 +220,7 @@ function inboundCluster(view: ProxyView, port: number, protocolPort: ServicePort
  * (default 127.0.0.1) and the port APP_PORTS maps it to (default the same port). A
  * Sidecar resource with `ingress` listeners replaces the registry's ports, as in Istio.
  */
-export function buildInboundClusters(view: ProxyView): EnvoyJson[] {
+export function buildInboundClusters(view: ProxyView, options: ClusterOptions = {}): EnvoyJson[] {
   if (view.proxy.type !== "sidecar") return [];
   const byPort = new Map<number, { port: ServicePort; services: MeshService[] }>();
   const ingress = view.sidecar?.spec.ingress ?? [];
@@ -219,9 +249,11 @@ export function buildInboundClusters(view: ProxyView): EnvoyJson[] {
   }
   return [...byPort.entries()]
     .sort(([a], [b]) => a - b)
-    .map(([port, { port: sp, services }]) =>
-      inboundCluster(view, port, sp, services.sort((a, b) => (a.hostname < b.hostname ? -1 : 1))),
-    );
+    .map(([port, { port: sp, services }]) => {
+      const cluster = inboundCluster(view, port, sp, services.sort((a, b) => (a.hostname < b.hostname ? -1 : 1)));
+      options.decorateInbound?.(cluster, port, view);
+      return cluster;
+    });
 }
 
 /**
@@ -308,8 +340,12 @@ export function buildSpecialClusters(view: ProxyView): EnvoyJson[] {
 }
 
 /** Every cluster of a proxy, sorted by name: outbound, inbound and special. */
-export function buildClusters(view: ProxyView): EnvoyJson[] {
-  return [...buildOutboundClusters(view), ...buildInboundClusters(view), ...buildSpecialClusters(view)].sort(byName);
+export function buildClusters(view: ProxyView, options: ClusterOptions = {}): EnvoyJson[] {
+  return [
+    ...buildOutboundClusters(view, options),
+    ...buildInboundClusters(view, options),
+    ...buildSpecialClusters(view),
+  ].sort(byName);
 }
 
 /** Names of the EDS clusters among `clusters`: what a proxy will ask endpoints for. */

@@ -298,8 +298,9 @@ function applyConsistentHash(cluster: EnvoyJson, lb: LoadBalancerSettings): void
 function applyTls(cluster: EnvoyJson, tls: ClientTLSSettings | undefined, opts: ApplyOptions): void {
   if (!tls || !tls.mode || tls.mode === "DISABLE") return;
   if (tls.mode === "ISTIO_MUTUAL") {
-    // Hook for the security issue: ISTIO_MUTUAL (and auto mTLS) need the mesh's SDS
-    // certificates and transport_socket_matches; nothing is emitted for them yet.
+    // ISTIO_MUTUAL (and auto mTLS) need the mesh's SDS certificates and
+    // transport_socket_matches: the security work adds them through
+    // ClusterOptions.decorateOutbound (clusters.ts); nothing is emitted here.
     return;
   }
   if (tls.credentialName) {

@@ -140,3 +140,17 @@ test("without capture, an app port equal to the sidecar's own port is reported (
   buildInboundClusters(mapped);
   assert.deepEqual(mapped.problems, []);
 });
+
+test("decorators see each outbound cluster with its merged policy and TLS mode, and each inbound cluster", () => {
+  const seen: string[] = [];
+  const view = viewOf([dr({ tls: { mode: "ISTIO_MUTUAL" } }, { subsets: [{ name: "v1", labels: { v: "1" }, trafficPolicy: { tls: { mode: "DISABLE" } } }] })], sidecarProxy("default", {}, "10.0.1.1"));
+  const clusters = buildClusters(view, {
+    decorateOutbound: (c, info) => {
+      seen.push(`${info.port.port}|${info.subset}|${info.tlsMode}`);
+      if (info.tlsMode === "ISTIO_MUTUAL") c.transport_socket = { name: "envoy.transport_sockets.tls" };
+    },
+    decorateInbound: (c, port) => seen.push(`inbound ${port} ${String(c.name)}`),
+  });
+  assert.deepEqual(seen.sort(), ["9080|v1|DISABLE", "9080||ISTIO_MUTUAL", "9090|v1|DISABLE", "9090||ISTIO_MUTUAL", "inbound 9080 inbound|9080||"]);
+  assert.deepEqual(cluster(clusters, main).transport_socket, { name: "envoy.transport_sockets.tls" });
+});
