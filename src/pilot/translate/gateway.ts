@@ -272,6 +272,7 @@ function passthroughChains(view: ProxyView, bound: BoundServer, port: number, pr
   const chains: EnvoyJson[] = [];
   const scope = routeScope(view, port, [bound.gatewayName], problems);
   const gatewayNamespace = bound.gateway.metadata.namespace ?? "default";
+  const claimed = new Set<string>();
   for (const vs of view.virtualServicesForGateway(bound.gatewayName)) {
     const vsNamespace = vs.resource.metadata.namespace ?? "default";
     const serverHosts = bound.server.hosts
@@ -279,7 +280,9 @@ function passthroughChains(view: ProxyView, bound: BoundServer, port: number, pr
       .filter((h) => namespaceAllowed(h.namespace, gatewayNamespace, vsNamespace))
       .map((h) => h.host);
     for (const route of tlsRoutes(vs.resource, scope)) {
-      const sni = route.sniHosts.filter((s) => serverHosts.some((h) => hostsIntersect(h, s)));
+      // Envoy rejects two chains with the same match: the first route naming an SNI keeps it.
+      const sni = route.sniHosts.filter((s) => !claimed.has(s) && serverHosts.some((h) => hostsIntersect(h, s)));
+      sni.forEach((s) => claimed.add(s));
       if (sni.length === 0 || route.targets.length === 0) continue;
       const stat = route.targets[0].name;
       chains.push({

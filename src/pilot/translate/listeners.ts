@@ -11,7 +11,7 @@ import type { HttpFilterSlots } from "./hcm.ts";
 import { serviceDomains } from "./hosts.ts";
 import { dedupeDomains, defaultRoute, fallbackVirtualHost, outboundClusterName, translateHttpRoutes } from "./routes.ts";
 import { routeScope } from "./scope.ts";
-import { tcpRouteTargets } from "./tcp-routes.ts";
+import { tcpRouteTargets, tlsRoutes } from "./tcp-routes.ts";
 
 export const VIRTUAL_OUTBOUND_PORT = 15001;
 /** Route configuration name of the HTTP_PROXY listener (Istio's). */
@@ -83,14 +83,14 @@ export function buildOutbound(view: ProxyView, problems: TranslationProblem[], o
       }
       for (const vip of vips) {
         listeners.push(
-          tcpListener(`${vip}_${group.port}`, vip, group.port, tcpFilterFor(view, service, group.port, problems)),
+          tcpListener(view, service, `${vip}_${group.port}`, vip, group.port, problems),
         );
       }
     }
     if (httpLike.length === 0 && wildcardTcp.length > 0) {
       const [first, ...rest] = wildcardTcp;
       reportConflicts(rest, first, group.port, problems);
-      listeners.push(tcpListener(`0.0.0.0_${group.port}`, "0.0.0.0", group.port, tcpFilterFor(view, first, group.port, problems)));
+      listeners.push(tcpListener(view, first, `0.0.0.0_${group.port}`, "0.0.0.0", group.port, problems));
       continue;
     }
     if (httpLike.length === 0) continue;
@@ -162,14 +162,44 @@ function cidr(address: string): EnvoyJson {
   return { address_prefix: address, prefix_len: address.includes(":") ? 128 : 32 };
 }
 
-function tcpListener(name: string, address: string, port: number, filter: EnvoyJson): EnvoyJson {
-  return {
-    name,
-    address: socketAddress(address, port),
-    filter_chains: [{ filters: [filter] }],
-    bind_to_port: false,
-    traffic_direction: "OUTBOUND",
-  };
+/**
+ * A TCP service listener. For TLS and HTTPS ports whose mesh VirtualService has `tls`
+ * routes, each route gets a chain matched on its SNI hosts (tls_inspector reads the
+ * ClientHello) and the service's own tcp_proxy chain comes last, for other SNIs.
+ */
+function tcpListener(
+  view: ProxyView,
+  service: MeshService,
+  name: string,
+  address: string,
+  port: number,
+  problems: TranslationProblem[],
+): EnvoyJson {
+  const fallback = { filters: [tcpFilterFor(view, service, port, problems)] };
+  const sniChains = sniChainsFor(view, service, port, problems);
+  const listener: EnvoyJson = { name, address: socketAddress(address, port) };
+  if (sniChains.length > 0) listener.listener_filters = [listenerFilter("tls")];
+  listener.filter_chains = [...sniChains, fallback];
+  listener.bind_to_port = false;
+  listener.traffic_direction = "OUTBOUND";
+  return listener;
+}
+
+function sniChainsFor(view: ProxyView, service: MeshService, port: number, problems: TranslationProblem[]): EnvoyJson[] {
+  const protocol = service.ports.find((p) => p.port === port)?.protocol;
+  if (protocol !== "TLS" && protocol !== "HTTPS") return [];
+  const vs = view.virtualServiceFor(service.hostname);
+  if (!vs) return [];
+  const chains: EnvoyJson[] = [];
+  const claimed = new Set<string>();
+  for (const route of tlsRoutes(vs.resource, routeScope(view, port, ["mesh"], problems))) {
+    // Envoy rejects two chains with the same match: the first route naming an SNI keeps it.
+    const names = route.sniHosts.filter((h) => !claimed.has(h)).sort();
+    names.forEach((h) => claimed.add(h));
+    if (names.length === 0 || route.targets.length === 0) continue;
+    chains.push({ filter_chain_match: { server_names: names }, filters: [tcpProxy(route.targets[0].name, route.targets)] });
+  }
+  return chains;
 }
 
 /** tcp_proxy for a service port: the mesh VirtualService's tcp route if one applies, else the service. */
