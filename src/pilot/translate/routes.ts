@@ -330,6 +330,7 @@ export function translateHttpRoutes(vs: Resource<"VirtualService">, scope: Route
       scope.problem(vsKey(vs), `${where}.delegate: delegate VirtualServices are not supported yet; the route is skipped. Inline the delegate's routes.`);
       continue;
     }
+    reportBadDurations(http, (message) => scope.problem(vsKey(vs), `${where}.${message}`));
     const matches = http.match && http.match.length > 0 ? http.match : [undefined];
     let catchAll = false;
     for (const match of matches) {
@@ -342,6 +343,25 @@ export function translateHttpRoutes(vs: Resource<"VirtualService">, scope: Route
     if (catchAll) break;
   }
   return out;
+}
+
+/**
+ * Durations validation should have caught; reported here too so that a bad one is
+ * never silently read as "no timeout".
+ */
+function reportBadDurations(http: HTTPRoute, report: (message: string) => void): void {
+  const fields: [string, string | undefined][] = [
+    ["timeout", http.timeout],
+    ["retries.perTryTimeout", http.retries?.perTryTimeout],
+    ["retries.backoff", http.retries?.backoff],
+    ["fault.delay.fixedDelay", http.fault?.delay?.fixedDelay],
+    ["corsPolicy.maxAge", http.corsPolicy?.maxAge],
+  ];
+  for (const [field, value] of fields) {
+    if (value !== undefined && toEnvoyDuration(String(value)) === undefined) {
+      report(`${field}: "${String(value)}" is not a duration; it is ignored. Write it like 1.5s, 250ms or 1m`);
+    }
+  }
 }
 
 function isCatchAll(match: EnvoyJson): boolean {

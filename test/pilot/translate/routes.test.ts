@@ -3,7 +3,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { percentToFractional, toEnvoyDuration } from "../../../src/pilot/translate/envoy-json.ts";
-import { defaultRetryPolicy, translateRetryPolicy, translateFault } from "../../../src/pilot/translate/routes.ts";
+import { defaultRetryPolicy, translateHttpRoutes, translateRetryPolicy, translateFault } from "../../../src/pilot/translate/routes.ts";
 import { matchApplies, qualifyGateway, translateRouteMatch } from "../../../src/pilot/translate/route-match.ts";
 
 test("Istio durations become proto3 JSON durations", () => {
@@ -70,4 +70,27 @@ test("an empty match is a catch-all prefix; header names are lower-cased and sor
       { name: "x-b", string_match: { exact: "1" } },
     ],
   });
+});
+
+test("a bad duration is reported against its VirtualService and field, and the route still translates", () => {
+  const problems: { resource: string; message: string }[] = [];
+  const vs = {
+    apiVersion: "networking.istio.io/v1",
+    kind: "VirtualService" as const,
+    metadata: { name: "r", namespace: "ns" },
+    spec: { hosts: ["r"], http: [{ timeout: "soon", route: [{ destination: { host: "r" } }] }] },
+  };
+  const routes = translateHttpRoutes(vs, {
+    port: 80,
+    gateways: ["mesh"],
+    proxyLabels: {},
+    proxyNamespace: "ns",
+    resolveHost: (h, ns) => `${h}.${ns}.svc.cluster.local`,
+    findService: () => undefined,
+    hashPolicy: () => undefined,
+    problem: (resource, message) => problems.push({ resource, message }),
+  });
+  assert.equal(routes.length, 1);
+  assert.equal((routes[0].route as { timeout: string }).timeout, "0s");
+  assert.ok(problems.some((p) => p.resource === "VirtualService/ns/r" && p.message.startsWith("spec.http[0].timeout:")));
 });
