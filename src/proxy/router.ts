@@ -125,6 +125,9 @@ export function redirectLocation(s: HttpStream, route: CompiledRoute, r: Redirec
   return `${scheme}://${host}${path}${finalQuery}`;
 }
 
+/** Results that stand for a per-try timeout (weak: no bookkeeping to clean up). */
+const perTryTimeouts = new WeakSet<UpstreamHttpResult>();
+
 export class Router {
   constructor(private readonly deps: RouterDeps) {}
 
@@ -197,6 +200,7 @@ export class Router {
     s.signal.addEventListener("abort", onDownstreamAbort, { once: true });
 
     const tried = new Set<Host>();
+    let lastWasPerTryTimeout = false;
     const maxAttempts = 1 + (retry?.numRetries ?? 0);
     let result: UpstreamHttpResult | undefined;
     let releaseRetry: (() => void) | null = null;
@@ -235,6 +239,7 @@ export class Router {
         ctx.upstreamHost = host.key;
         ctx.upstreamStartNs = process.hrtime.bigint();
         result = await this.attempt(cluster, host, s.method, upstreamPath, authority, outHeaders, body, retry?.perTryTimeoutMs, overall.signal);
+        lastWasPerTryTimeout = perTryTimeouts.has(result);
         const willRetry = attempt + 1 < maxAttempts && retry !== undefined && retriable(retry, result) && (!hasBody || tee!.replayable);
         if (!willRetry) {
           if (attempt > 0 && retry && retriable(retry, result)) ctx.setFlag(ResponseFlag.URX);
@@ -256,7 +261,7 @@ export class Router {
       s.finishWithoutResponse();
       return;
     }
-    if (overallTimedOut || (result?.kind === "failure" && result.failure === "aborted")) {
+    if (overallTimedOut || lastWasPerTryTimeout || (result?.kind === "failure" && result.failure === "aborted")) {
       if (result?.kind === "response") result.body.destroy();
       ctx.setFlag(ResponseFlag.UT);
       cluster.stats.upstream_rq_timeout++;
@@ -323,7 +328,12 @@ export class Router {
         // A per-try timeout is retriable like a reset, and it is an outlier signal.
         cluster.stats.upstream_rq_per_try_timeout++;
         cluster.reportOutcome(host, { localFailure: "timeout" });
-        if (!overall.aborted) return { kind: "failure", failure: "reset", host, detail: "per try timeout", responseFlag: "UC" };
+        if (!overall.aborted) {
+          // Retried like a reset; if it is the last attempt the answer is 504 UT (Envoy).
+          const timedOut: UpstreamHttpResult = { kind: "failure", failure: "reset", host, detail: "per try timeout" };
+          perTryTimeouts.add(timedOut);
+          return timedOut;
+        }
       }
       return result;
     } finally {
