@@ -3,7 +3,7 @@
 // source type, source IP, source port — and at each step the most specific chains that
 // match survive; chains that leave the criterion empty are the fallback for that step.
 import net from "node:net";
-import { ConfigError, arr, num, obj, onlyFields, str, type Json } from "./json.ts";
+import { ConfigError, arr, num, onlyFields, str, type Json } from "./json.ts";
 
 export interface CidrRange {
   address: string;

@@ -9,7 +9,7 @@ import { httpListener, request, routeConfig, serve, startProxy, startUpstream, s
 let ads: TestAdsServer;
 let proxy: RunningProxy;
 let app: Upstream;
-let release: Array<() => void> = [];
+const release: Array<() => void> = [];
 
 const direct = (body: string): Json => routeConfig("inline", [vhost("all", ["*"], [{ match: { prefix: "/" }, direct_response: { status: 200, body: { inline_string: body } } }])]);
 
