@@ -19,6 +19,7 @@ import { checkTelemetry } from "./telemetry.ts";
 import { checkNamespace, checkService } from "./kubernetes.ts";
 import { checkWorkload } from "./workload.ts";
 import { collectKnownHosts, warnUnknownHosts } from "./known-hosts.ts";
+import { collectReferences, warnMissingReferences } from "./references.ts";
 
 /** What a check may know beyond the resource itself, e.g. to warn about unknown hosts. */
 export interface ValidationContext {
@@ -45,14 +46,21 @@ const CHECKS: Record<AnyResource["kind"], (f: Findings, spec: Obj) => void> = {
   Workload: checkWorkload,
 };
 
-// Known hosts are computed once per `all` list, not once per VirtualService.
-const knownHostsCache = new WeakMap<readonly AnyResource[], Map<string, ReturnType<typeof collectKnownHosts>>>();
+interface Indexes {
+  hosts: ReturnType<typeof collectKnownHosts>;
+  references: ReturnType<typeof collectReferences>;
+}
 
-function knownHosts(context: ValidationContext): ReturnType<typeof collectKnownHosts> {
-  let byDomain = knownHostsCache.get(context.all);
-  if (!byDomain) knownHostsCache.set(context.all, (byDomain = new Map()));
-  if (!byDomain.has(context.domain)) byDomain.set(context.domain, collectKnownHosts(context.all, context.domain));
-  return byDomain.get(context.domain);
+// What the other resources provide is computed once per `all` list (and domain), not once
+// per VirtualService: a run validates every resource against the same list.
+const indexCache = new WeakMap<readonly AnyResource[], Map<string, Indexes>>();
+
+function indexes(context: ValidationContext, domain: string): Indexes {
+  let byDomain = indexCache.get(context.all);
+  if (!byDomain) indexCache.set(context.all, (byDomain = new Map()));
+  let found = byDomain.get(domain);
+  if (!found) byDomain.set(domain, (found = { hosts: collectKnownHosts(context.all, domain), references: collectReferences(context.all, domain) }));
+  return found;
 }
 
 /**
@@ -69,8 +77,11 @@ export function validateSemantics(resource: AnyResource, context: ValidationCont
     const spec = obj(resource.spec) ?? {};
     if (check) check(f, spec);
     if (resource.kind === "VirtualService") {
-      const known = knownHosts(context);
-      if (known) warnUnknownHosts(f, spec, resource.metadata.namespace ?? "default", context.domain || "cluster.local", known);
+      const domain = context.domain || "cluster.local";
+      const namespace = resource.metadata.namespace ?? "default";
+      const { hosts, references } = indexes(context, domain);
+      if (hosts) warnUnknownHosts(f, spec, namespace, domain, hosts);
+      warnMissingReferences(f, spec, namespace, domain, references);
     }
   } catch (err) {
     // A check must never turn odd input into a stack trace; say which check gave up instead.

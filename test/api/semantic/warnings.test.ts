@@ -72,3 +72,27 @@ test("a spec of the wrong shape never throws", () => {
     }
   }
 });
+
+test("gateway references resolve like Istio's: name in the VirtualService's namespace, or namespace/name", () => {
+  const gw = res("Gateway", "public", "istio-system", { servers: [] });
+  const bound = (gateways: string[]): AnyResource => res("VirtualService", "r", "shop", { hosts: ["shop.example.com"], gateways, http: [{ route: [{ destination: { host: "web" } }] }] });
+  const ok = bound(["istio-system/public", "mesh"]);
+  assert.deepEqual(validateSemantics(ok, { all: [ok, gw], domain: "cluster.local" }), []);
+  const wrongNs = bound(["public"]);
+  const ds = validateSemantics(wrongNs, { all: [wrongNs, gw], domain: "cluster.local" });
+  assert.deepEqual(ds.map((d) => [d.severity, d.path]), [["warning", "spec.gateways[0]"]]);
+  assert.match(ds[0].message, /shop\/public/);
+  // Without any Gateway loaded there is nothing to compare with, so nothing is said.
+  assert.deepEqual(validateSemantics(wrongNs, { all: [wrongNs], domain: "cluster.local" }), []);
+});
+
+test("a subset no DestinationRule defines is a warning at the subset", () => {
+  const dr = res("DestinationRule", "reviews", "bookinfo", { host: "reviews", subsets: [{ name: "v1" }, { name: "v2" }] });
+  const route = res("VirtualService", "reviews", "bookinfo", {
+    hosts: ["reviews"],
+    http: [{ route: [{ destination: { host: "reviews", subset: "v1" }, weight: 50 }, { destination: { host: "reviews.bookinfo.svc.cluster.local", subset: "v3" }, weight: 50 }] }],
+  });
+  const ds = validateSemantics(route, { all: [route, dr], domain: "cluster.local" });
+  assert.deepEqual(ds.map((d) => [d.severity, d.path]), [["warning", "spec.http[0].route[1].destination.subset"]]);
+  assert.match(ds[0].message, /it defines v1, v2/);
+});
