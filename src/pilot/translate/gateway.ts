@@ -98,38 +98,69 @@ export function buildGateways(view: ProxyView, problems: TranslationProblem[], o
         message: `spec.servers[${dropped.index}]: port ${port} is already served as ${kept[0].kind.toUpperCase()} by another server; a port carries either plaintext HTTP or TLS/TCP. The server is skipped; use another port.`,
       });
     }
-    const chains: EnvoyJson[] = [];
-    let needsTlsInspector = false;
+    // Each server contributes chains (and the route configs they reference); a chain whose
+    // match an earlier chain already has is dropped with its route config.
+    const parts: ChainPart[] = [];
     if (kept[0].kind === "http") {
       const routeName = `http.${port}`;
-      routes.push(gatewayRouteConfig(view, routeName, port, kept, problems));
-      chains.push({ filters: [gatewayHcm(port, routeName, options)] });
+      parts.push({ owner: kept[0], chain: { filters: [gatewayHcm(port, routeName, options)] }, route: gatewayRouteConfig(view, routeName, port, kept, problems) });
     } else {
       for (const bound of kept) {
         if (bound.kind === "https") {
           const routeName = httpsRouteName(bound, port);
-          routes.push(gatewayRouteConfig(view, routeName, port, [bound], problems));
-          chains.push(tlsChain(bound, [gatewayHcm(port, routeName, options)]));
-          needsTlsInspector = true;
+          parts.push({
+            owner: bound,
+            chain: tlsChain(bound, [gatewayHcm(port, routeName, options)]),
+            route: gatewayRouteConfig(view, routeName, port, [bound], problems),
+          });
         } else if (bound.kind === "passthrough") {
-          chains.push(...passthroughChains(view, bound, port, problems));
-          needsTlsInspector = true;
+          for (const chain of passthroughChains(view, bound, port, problems)) parts.push({ owner: bound, chain });
         } else {
           const filter = gatewayTcpFilter(view, bound, port, problems);
-          if (!filter) continue;
-          chains.push(bound.server.tls ? tlsChain(bound, [filter]) : { filters: [filter] });
-          if (bound.server.tls) needsTlsInspector = true;
+          if (filter) parts.push({ owner: bound, chain: bound.server.tls ? tlsChain(bound, [filter]) : { filters: [filter] } });
         }
       }
     }
-    if (chains.length === 0) continue; // Istio drops a listener nothing routes through.
+    const unique = withoutDuplicateMatches(parts, port, problems);
+    if (unique.length === 0) continue; // Istio drops a listener nothing routes through.
+    for (const part of unique) if (part.route) routes.push(part.route);
     const listener: EnvoyJson = { name, address: socketAddress(address, port) };
-    if (needsTlsInspector) listener.listener_filters = [listenerFilter("tls")];
-    listener.filter_chains = chains;
+    // tls_inspector reads the SNI and tells TLS from plaintext for TLS chains.
+    if (unique.some((p) => p.owner.server.tls && p.owner.kind !== "http")) listener.listener_filters = [listenerFilter("tls")];
+    listener.filter_chains = unique.map((p) => p.chain);
     listener.traffic_direction = "OUTBOUND";
     listeners.push(listener);
   }
   return { listeners, routes };
+}
+
+interface ChainPart {
+  owner: BoundServer;
+  chain: EnvoyJson;
+  /** The route configuration the chain's HCM references over RDS, if any. */
+  route?: EnvoyJson;
+}
+
+/**
+ * Envoy rejects a listener in which two filter chains have the same match (e.g. two TLS
+ * servers for the same hosts on one port); the first keeps it, the others are reported.
+ */
+function withoutDuplicateMatches(parts: ChainPart[], port: number, problems: TranslationProblem[]): ChainPart[] {
+  const seen = new Set<string>();
+  const out: ChainPart[] = [];
+  for (const part of parts) {
+    const key = JSON.stringify(part.chain.filter_chain_match ?? {});
+    if (seen.has(key)) {
+      problems.push({
+        resource: gatewayKey(part.owner.gateway),
+        message: `spec.servers[${part.owner.index}]: port ${port}: an earlier server or tls route already matches the same connections (${key === "{}" ? "any" : key}); this one is not served. Give each TLS server distinct hosts.`,
+      });
+      continue;
+    }
+    seen.add(key);
+    out.push(part);
+  }
+  return out;
 }
 
 function gatewayHcm(port: number, routeName: string, options: GatewayOptions): EnvoyJson {

@@ -70,6 +70,7 @@ export interface OutboundOptions {
 export function buildOutbound(view: ProxyView, problems: TranslationProblem[], options: OutboundOptions = {}): OutboundResult {
   const listeners: EnvoyJson[] = [];
   const routes: EnvoyJson[] = [];
+  const vipOwners = new Map<string, MeshService>();
   for (const group of groupByPort(view.services)) {
     const httpLike = [...group.http, ...group.sniffed];
     // TCP services with a VIP get their own `<vip>_<port>` listener; without one they
@@ -82,9 +83,18 @@ export function buildOutbound(view: ProxyView, problems: TranslationProblem[], o
         continue;
       }
       for (const vip of vips) {
-        listeners.push(
-          tcpListener(view, service, `${vip}_${group.port}`, vip, group.port, problems),
-        );
+        const name = `${vip}_${group.port}`;
+        const owner = vipOwners.get(name);
+        if (owner) {
+          // Two services claiming one address and port cannot both be reached.
+          problems.push({
+            resource: service.origin,
+            message: `port ${group.port}: address ${vip} is already used by ${owner.hostname} (${owner.origin}); ${service.hostname} gets no listener there. Give the services different addresses or ports.`,
+          });
+          continue;
+        }
+        vipOwners.set(name, service);
+        listeners.push(tcpListener(view, service, name, vip, group.port, problems));
       }
     }
     if (httpLike.length === 0 && wildcardTcp.length > 0) {
