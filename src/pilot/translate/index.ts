@@ -30,6 +30,27 @@ function listenersAndRoutes(view: ProxyView, problems: TranslationProblem[]): { 
   return { listeners: [...outbound.listeners, ...buildInbound(view)], routes: outbound.routes };
 }
 
+/**
+ * Envoy rejects an LDS/RDS update with two resources of one name. Builders avoid it;
+ * this is the last guard (e.g. an uncaptured inbound port bound on 0.0.0.0 that is also
+ * an outbound service port): the first keeps the name, the clash is reported.
+ */
+function uniqueByName(resources: EnvoyJson[], what: string, proxy: ProxyNode, problems: TranslationProblem[]): EnvoyJson[] {
+  const seen = new Set<string>();
+  return resources.filter((r) => {
+    const name = String(r.name);
+    if (!seen.has(name)) {
+      seen.add(name);
+      return true;
+    }
+    problems.push({
+      resource: `Proxy/${proxy.namespace}/${proxy.podName}`,
+      message: `two ${what} are both named ${name}; only the first is sent. Move one of the ports (Sidecar ingress bind, service port) so they differ.`,
+    });
+    return false;
+  });
+}
+
 /** Problems once each, ordered by resource then message, so output is stable. */
 function tidyProblems(problems: TranslationProblem[]): TranslationProblem[] {
   const seen = new Set<string>();
@@ -55,8 +76,8 @@ export function translate(snapshot: MeshSnapshot, proxy: ProxyNode): Translation
   const { listeners, routes } = listenersAndRoutes(view, problems);
   const clusters = buildClusters(view);
   const resources: EnvoyResources = {
-    listeners: listeners.sort(byName),
-    routes: routes.sort(byName),
+    listeners: uniqueByName(listeners, "listeners", proxy, problems).sort(byName),
+    routes: uniqueByName(routes, "route configurations", proxy, problems).sort(byName),
     clusters,
     endpoints: buildEndpoints(view, edsClusterNames(clusters)),
     // Secrets (SDS) arrive with the security issue; file-based certificates need none.
