@@ -179,7 +179,7 @@ export class FileSource implements ConfigSource {
           severity: "warning",
           path: "",
           message: "the file has errors; its last valid version stays in effect",
-          fix: "fix the errors above and save again",
+          fix: "fix the errors reported for this file and save it again",
           file,
         });
       }
