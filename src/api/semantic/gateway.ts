@@ -5,6 +5,7 @@ import { checkNamespacedHost } from "./hosts.ts";
 import { checkPort, checkProtocol, checkUnique } from "./ports.ts";
 import { checkLabels } from "./labels.ts";
 import { checkServerTls } from "./tls.ts";
+import { checkBind } from "./net.ts";
 import type { Obj } from "./read.ts";
 
 const TLS_PROTOCOLS = ["HTTPS", "TLS"];
@@ -32,6 +33,11 @@ export function checkGateway(f: Findings, spec: Obj): void {
       portNames.push({ path: at(path, "port", "name"), value: str(port.name) });
     }
     serverNames.push({ path: at(path, "name"), value: str(server.name) });
+    const bind = str(server.bind);
+    if (bind) {
+      const problem = checkBind(bind);
+      if (problem) f.error(at(path, "bind"), problem, 'use an IP address such as "0.0.0.0", or "unix:///path/to/socket"');
+    }
 
     const hosts = list(server.hosts);
     if (hosts.length === 0) f.error(at(path, "hosts"), "server must have at least one host", 'add a host, e.g. "*" or "bookinfo.example.com"');

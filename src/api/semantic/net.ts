@@ -1,6 +1,12 @@
 // IP addresses and CIDR blocks (authorization ipBlocks, ServiceEntry addresses, subnets).
 import { isIP } from "node:net";
 
+/** A listener bind address: an IP address, or `unix://PATH` for a Unix domain socket. */
+export function checkBind(value: string): string | undefined {
+  if (value.startsWith("unix://")) return value.length > "unix://".length ? undefined : `bind "${value}" needs a socket path after unix://`;
+  return isIP(value) ? undefined : `bind "${value}" is not an IP address or unix:// path`;
+}
+
 /** An IP address or a CIDR block such as 10.0.0.0/16 or 2001:db8::/32. */
 export function checkIpOrCidr(value: string): string | undefined {
   if (value === "") return "IP address must not be empty";

@@ -7,6 +7,7 @@ import { checkWorkloadSelector } from "./labels.ts";
 import { checkPort, checkPortName, checkProtocol } from "./ports.ts";
 import { checkServerTls } from "./tls.ts";
 import { checkDestination } from "./destination.ts";
+import { checkBind } from "./net.ts";
 
 const DEFAULT_ENDPOINT = /^(?:127\.0\.0\.1|0\.0\.0\.0|\[::1\]|\[::\]):(\d+)$/;
 
@@ -35,16 +36,27 @@ export function checkSidecar(f: Findings, spec: Obj): void {
       else checkPort(f, at(p, "defaultEndpoint"), Number(m[1]));
     }
     if (has(l, "tls")) checkServerTls(f, at(p, "tls"), l.tls, { gateway: false });
+    checkListenerBind(f, p, l);
   }
 
   const egress = list(spec.egress);
+  const egressPorts = new Map<string, string>();
   for (const [i, raw] of egress.entries()) {
     const l = obj(raw);
     if (!l) continue;
     const p = at("spec.egress", i);
     const port = obj(l.port);
-    if (port) checkListenerPort(f, at(p, "port"), port);
+    if (port) {
+      checkListenerPort(f, at(p, "port"), port);
+      const n = num(port.number);
+      // Two egress listeners on the same bind address and port would be one listener.
+      const key = `${str(l.bind) ?? ""}:${n}`;
+      const first = egressPorts.get(key);
+      if (n !== undefined && first) f.error(at(p, "port", "number"), `egress port ${n}${str(l.bind) ? ` on ${str(l.bind)}` : ""} is already used by ${first}`, "merge the hosts into one listener, or use another port or bind");
+      else if (n !== undefined) egressPorts.set(key, p);
+    }
     else if (i !== egress.length - 1) f.error(p, "only the last egress listener may omit the port", "give this listener a port, or move it to the end");
+    checkListenerBind(f, p, l);
     const hosts = list(l.hosts);
     if (hosts.length === 0) f.error(at(p, "hosts"), "egress listener must have at least one host", 'add hosts, e.g. "./*" or "istio-system/*"');
     for (const [j, h] of hosts.entries()) {
@@ -60,6 +72,13 @@ export function checkSidecar(f: Findings, spec: Obj): void {
     if (str(otp.mode) !== "ALLOW_ANY") f.error("spec.outboundTrafficPolicy.egressProxy", "egressProxy requires mode ALLOW_ANY", "set outboundTrafficPolicy.mode: ALLOW_ANY");
     checkDestination(f, "spec.outboundTrafficPolicy.egressProxy", otp.egressProxy);
   }
+}
+
+function checkListenerBind(f: Findings, path: string, listener: Obj): void {
+  const bind = str(listener.bind);
+  if (!bind) return;
+  const problem = checkBind(bind);
+  if (problem) f.error(at(path, "bind"), problem, 'use an IP address such as "127.0.0.1", or "unix:///path/to/socket"');
 }
 
 function checkListenerPort(f: Findings, path: string, port: Obj): void {
