@@ -185,7 +185,8 @@ export function parseCluster(json: EnvoyJson): { cluster?: ParsedCluster; errors
   const panic = p.try("common_lb_config.healthy_panic_threshold", () => {
     const v = common.healthy_panic_threshold;
     if (v === undefined) return 50;
-    const n = wrappedNumber(obj(v) && "value" in (v as object) ? (v as EnvoyJson).value : v) ?? 50;
+    // A Percent message; proto3 JSON omits `value` when it is 0, so `{}` means 0%.
+    const n = wrappedNumber(obj(v) ? ((v as EnvoyJson).value ?? 0) : v) ?? 50;
     if (n < 0 || n > 100) throw new Error(`${n} is not a percentage between 0 and 100`);
     return n;
   }, 50);
