@@ -6,6 +6,7 @@
 // - ServiceEntry → one MeshService per host; endpoints from inline `endpoints`, else from
 //   the WorkloadEntries its `workloadSelector` matches, else (DNS resolution) the host itself.
 // - WorkloadEntry → a workload instance: address, named ports, labels, service account...
+import { isIP } from "node:net";
 import type { AnyResource, Resource, KubeServicePort, ServicePortSpec, WorkloadEntrySpec } from "../api/index.ts";
 import type { Endpoint, MeshService, RegistrySnapshot, Resolution, ServicePort } from "./types.ts";
 import { endpointKey } from "./types.ts";
@@ -26,9 +27,21 @@ export const TLS_MODE_LABEL = "security.istio.io/tlsMode";
 /** Istio's annotation restricting a Kubernetes Service's visibility. */
 export const EXPORT_TO_ANNOTATION = "networking.istio.io/exportTo";
 
+/** Istio's label naming the workload a WorkloadEntry belongs to (telemetry's workload name). */
+export const WORKLOAD_NAME_LABEL = "service.istio.io/workload-name";
+/** Istio's annotation on auto-registered WorkloadEntries: the WorkloadGroup they belong to. */
+const AUTO_REGISTRATION_GROUP_ANNOTATION = "istio.io/autoRegistrationGroup";
+/** Istio's legacy locality label (`region.zone.subzone`), used when `locality` is unset. */
+const LOCALITY_LABEL = "istio-locality";
+
 /** A workload instance from a WorkloadEntry (or an inline ServiceEntry endpoint). */
 interface Instance {
   name: string;
+  /**
+   * The address is a hostname or a unix socket: only a DNS ServiceEntry can use it
+   * (a Kubernetes Service or a STATIC entry needs an IP), as in Istio.
+   */
+  dnsOnly: boolean;
   namespace: string;
   address: string;
   ports: Record<string, number>;
@@ -52,9 +65,7 @@ interface Built {
 export function buildRegistry(resources: readonly AnyResource[], opts: BuildOptions): RegistrySnapshot {
   const sorted = [...resources].sort(byKindNamespaceName);
   const instances = sorted.filter(isKind("WorkloadEntry")).flatMap((we) => {
-    // As Istio does, the object's own labels join the spec's (and win over them).
-    const labels = { ...we.spec.labels, ...we.metadata.labels };
-    const instance = instanceFrom({ ...we.spec, labels }, we.metadata.name, we.metadata.namespace ?? "default", we.metadata.annotations);
+    const instance = instanceFrom(we.spec, workloadNameOf(we), we.metadata.namespace ?? "default", { ...we.metadata.labels, ...we.metadata.annotations });
     return instance ? [instance] : [];
   });
 
@@ -133,7 +144,7 @@ function fromKubeService(svc: Resource<"Service">, instances: readonly Instance[
   } else if (spec.selector && Object.keys(spec.selector).length > 0) {
     // A Service without a selector selects nothing (in Kubernetes its endpoints would be
     // managed by hand, which Skiff does not read).
-    const selected = instances.filter((i) => i.namespace === namespace && matches(spec.selector!, i.labels));
+    const selected = instances.filter((i) => i.namespace === namespace && !i.dnsOnly && matches(spec.selector!, i.labels));
     for (const i of selected) {
       for (const [index, p] of ports.entries()) {
         // Istio gives VMs no endpoints on UDP ports: the proxy does not carry UDP.
@@ -207,7 +218,8 @@ function fromServiceEntry(se: Resource<"ServiceEntry">, instances: readonly Inst
     });
   } else if (spec.workloadSelector) {
     const selector = spec.workloadSelector.matchLabels ?? {};
-    backing = instances.filter((i) => i.namespace === namespace && matches(selector, i.labels));
+    const dns = resolution === "DNSLB" || resolution === "DNSRoundRobinLB";
+    backing = instances.filter((i) => i.namespace === namespace && (dns || !i.dnsOnly) && matches(selector, i.labels));
   } else backing = [];
 
   return spec.hosts.map((host) => {
@@ -260,19 +272,29 @@ function serviceEntryTargetPort(p: ServicePortSpec, i: Instance): number {
 
 // ---------------------------------------------------------------- workloads and endpoints
 
-/** `annotations` are the WorkloadEntry's (inline ServiceEntry endpoints have none). */
-function instanceFrom(spec: WorkloadEntrySpec, name: string, namespace: string, annotations: Record<string, string> | undefined): Instance | undefined {
+/** The workload name Istio gives a WorkloadEntry's endpoints (WorkloadNameFromWorkloadEntry). */
+function workloadNameOf(we: Resource<"WorkloadEntry">): string {
+  return we.metadata.annotations?.[AUTO_REGISTRATION_GROUP_ANNOTATION] ?? we.metadata.labels?.[WORKLOAD_NAME_LABEL] ?? we.metadata.name;
+}
+
+/**
+ * `meta` holds the WorkloadEntry's own labels and annotations (inline ServiceEntry
+ * endpoints have none); only the health marker is read from them. Selection uses the
+ * spec's labels, as in Istio.
+ */
+function instanceFrom(spec: WorkloadEntrySpec, name: string, namespace: string, meta: Record<string, string> | undefined): Instance | undefined {
   if (!spec.address) return undefined; // nothing to send traffic to
   const labels: Record<string, string> = { ...(spec.labels ?? {}) };
-  const health = labels[HEALTH_LABEL] ?? annotations?.[HEALTH_LABEL];
+  const health = labels[HEALTH_LABEL] ?? meta?.[HEALTH_LABEL];
   return {
     name,
+    dnsOnly: spec.address.startsWith("unix://") || !isIpAddress(spec.address),
     namespace,
     address: spec.address,
     ports: { ...(spec.ports ?? {}) },
     labels,
     serviceAccount: spec.serviceAccount || "default",
-    locality: spec.locality ?? "",
+    locality: spec.locality || (labels[LOCALITY_LABEL] ?? "").replaceAll(".", "/"),
     // Istio treats an unset (0) weight as 1.
     weight: spec.weight && spec.weight > 0 ? spec.weight : 1,
     healthy: health?.toLowerCase() !== "unhealthy",
@@ -298,6 +320,10 @@ function endpointOf(hostname: string, p: ServicePort, i: Instance, port: number)
     tlsMode: i.tlsMode,
     ...(i.network ? { network: i.network } : {}),
   };
+}
+
+function isIpAddress(address: string): boolean {
+  return isIP(address) !== 0;
 }
 
 function matches(selector: Record<string, string>, labels: Record<string, string>): boolean {

@@ -99,12 +99,33 @@ test("a Service selects WorkloadEntries of its namespace by labels, resolving ta
   assert.deepEqual(snap.services[0].serviceAccounts, ["default", "logic"]);
 });
 
-test("metadata labels join spec labels; skiff.dev/health: unhealthy marks an endpoint down", () => {
-  const byMeta = entry("m", "demo", { address: "10.0.0.1" }, { labels: { app: "sa-logic" } });
-  const downByLabel = entry("d1", "demo", { address: "10.0.0.2", labels: { app: "sa-logic", "skiff.dev/health": "unhealthy" } });
-  const downByAnnotation = entry("d2", "demo", { address: "10.0.0.3", labels: { app: "sa-logic" } }, { annotations: { "skiff.dev/health": "unhealthy" } });
-  const snap = buildRegistry([logic, byMeta, downByLabel, downByAnnotation], DOMAIN);
-  assert.deepEqual(eps(snap, "sa-logic.demo.svc.cluster.local", 7000).map((e) => [e.workloadName, e.healthy, e.labels.app]), [["m", true, "sa-logic"], ["d1", false, "sa-logic"], ["d2", false, "sa-logic"]]);
+test("selection uses spec labels; skiff.dev/health: unhealthy (label or annotation) marks an endpoint down", () => {
+  const metaOnly = entry("meta-only", "demo", { address: "10.0.0.1" }, { labels: { app: "sa-logic" } });
+  const up = entry("up", "demo", { address: "10.0.0.2", labels: { app: "sa-logic" } });
+  const downBySpecLabel = entry("d1", "demo", { address: "10.0.0.3", labels: { app: "sa-logic", "skiff.dev/health": "unhealthy" } });
+  const downByMetaLabel = entry("d2", "demo", { address: "10.0.0.4", labels: { app: "sa-logic" } }, { labels: { "skiff.dev/health": "unhealthy" } });
+  const downByAnnotation = entry("d3", "demo", { address: "10.0.0.5", labels: { app: "sa-logic" } }, { annotations: { "skiff.dev/health": "unhealthy" } });
+  const snap = buildRegistry([logic, metaOnly, up, downBySpecLabel, downByMetaLabel, downByAnnotation], DOMAIN);
+  assert.deepEqual(eps(snap, "sa-logic.demo.svc.cluster.local", 7000).map((e) => [e.workloadName, e.healthy]), [
+    ["up", true],
+    ["d1", false],
+    ["d2", false],
+    ["d3", false],
+  ]);
+});
+
+test("workload name and locality follow Istio's labels; hostname addresses only serve DNS ServiceEntries", () => {
+  const replica = entry("sa-logic-0", "demo", { address: "10.0.0.1", labels: { app: "sa-logic", "istio-locality": "eu.west.b" } }, { labels: { "service.istio.io/workload-name": "sa-logic" } });
+  const byHostname = entry("vm-dns", "demo", { address: "vm.example.internal", labels: { app: "sa-logic" } });
+  const dnsEntry = serviceEntry("dns", "demo", { hosts: ["vms.internal"], resolution: "DNS", location: "MESH_INTERNAL", ports: [{ number: 80, name: "http", protocol: "HTTP" }], workloadSelector: { matchLabels: { app: "sa-logic" } } });
+  const staticEntry = serviceEntry("static", "demo", { hosts: ["static.internal"], resolution: "STATIC", location: "MESH_INTERNAL", ports: [{ number: 80, name: "http", protocol: "HTTP" }], workloadSelector: { matchLabels: { app: "sa-logic" } } });
+  const snap = buildRegistry([logic, replica, byHostname, dnsEntry, staticEntry], DOMAIN);
+  const [first] = eps(snap, "sa-logic.demo.svc.cluster.local", 7000);
+  assert.equal(first.workloadName, "sa-logic");
+  assert.equal(first.locality, "eu/west/b");
+  assert.deepEqual(eps(snap, "sa-logic.demo.svc.cluster.local", 7000).map((e) => e.address), ["10.0.0.1"]);
+  assert.deepEqual(eps(snap, "static.internal", 80).map((e) => e.address), ["10.0.0.1"]);
+  assert.deepEqual(eps(snap, "vms.internal", 80).map((e) => e.address), ["10.0.0.1", "vm.example.internal"]);
 });
 
 test("a Service without selector has no endpoints; headless and ExternalName services", () => {
