@@ -342,7 +342,7 @@ export interface ClusterManagerOptions {
   /** Injected random source in [0,1) for RANDOM, LEAST_REQUEST and enforcing_* percentages. */
   random?: () => number;
   /** Injected timer scheduling (outlier interval sweeps, DNS refresh, ORIGINAL_DST cleanup). */
-  setInterval?: (fn: () => void, ms: number) => { unref?(): void };
+  setInterval?: (fn: () => void, ms: number) => unknown;
   clearInterval?: (handle: unknown) => void;
   /** Resolver for STRICT_DNS/LOGICAL_DNS (defaults to node:dns lookup with all: true). */
   resolve?: (hostname: string, family: "v4" | "v6" | "any") => Promise<string[]>;
