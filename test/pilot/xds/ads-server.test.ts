@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import * as grpc from "@grpc/grpc-js";
 import { adsServiceDefinition } from "../../../src/pilot/xds/grpc-service.ts";
 import { AdsServer, MonitoringServer, type SnapshotProvider } from "../../../src/pilot/xds/index.ts";
-import { TypeUrl } from "../../../src/envoy/index.ts";
+import { TypeUrl, encodeMessage } from "../../../src/envoy/index.ts";
 import { defaultMeshConfig, type EnvoyResources, type MeshSnapshot, type ProxyNode } from "../../../src/pilot/translate/types.ts";
 import { AdsTestClient, type Response } from "./ads-client.ts";
 
@@ -206,6 +206,8 @@ test("a NACK is recorded, keeps the previous version, and the rejected version i
   // config_dump shows what the proxy still runs: the previous clusters.
   const dump = JSON.parse((await env.get("/debug/config_dump?proxyID=app-1.default")).text);
   assert.deepEqual(dump.configs[0].dynamic_active_clusters.map((x: { cluster: { name: string } }) => x.cluster.name), ["a", "b"]);
+  // ...in the shape of Envoy's own admin config_dump (it encodes as envoy.admin.v3.ConfigDump).
+  assert.ok(encodeMessage("envoy.admin.v3.ConfigDump", dump).length > 0);
 
   // Pushes with the same (rejected) config send nothing; the next real change goes out.
   env.ads.pushAll();
