@@ -196,13 +196,13 @@ function selectorMatches(matchLabels: Record<string, string> | undefined, labels
 export function selectSidecar(ctx: PushContext, proxy: ProxyNode): SidecarResource | undefined {
   const inNs = ctx.sidecars.filter((s) => s.metadata.namespace === proxy.namespace);
   const bySelector = inNs.find(
-    (s) => s.spec.workloadSelector?.matchLabels && selectorMatches(s.spec.workloadSelector.matchLabels, proxy.labels),
+    (s) => s.spec.workloadSelector?.labels && selectorMatches(s.spec.workloadSelector.labels, proxy.labels),
   );
   if (bySelector) return bySelector;
-  const nsDefault = inNs.find((s) => !s.spec.workloadSelector?.matchLabels);
+  const nsDefault = inNs.find((s) => !s.spec.workloadSelector?.labels);
   if (nsDefault) return nsDefault;
   return ctx.sidecars.find(
-    (s) => s.metadata.namespace === ctx.mesh.rootNamespace && !s.spec.workloadSelector?.matchLabels,
+    (s) => s.metadata.namespace === ctx.mesh.rootNamespace && !s.spec.workloadSelector?.labels,
   );
 }
 

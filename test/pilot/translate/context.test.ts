@@ -46,7 +46,7 @@ test("a Sidecar selecting the workload beats the namespace default, which beats 
   const config = [
     res("Sidecar", "istio-system", "root", { egress: [{ hosts: ["*/*"] }] }),
     res("Sidecar", "default", "ns-default", { egress: [{ hosts: ["./*"] }] }),
-    res("Sidecar", "default", "for-app", { workloadSelector: { matchLabels: { app: "a" } }, egress: [{ hosts: ["other/ratings.other.svc.cluster.local"] }], outboundTrafficPolicy: { mode: "REGISTRY_ONLY" } }),
+    res("Sidecar", "default", "for-app", { workloadSelector: { labels: { app: "a" } }, egress: [{ hosts: ["other/ratings.other.svc.cluster.local"] }], outboundTrafficPolicy: { mode: "REGISTRY_ONLY" } }),
   ];
   const ctx = buildPushContext(snapshot([reviews, ratings], [], config));
   const app = proxyView(ctx, sidecarProxy("default", { app: "a" }));
