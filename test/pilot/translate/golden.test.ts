@@ -8,6 +8,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { isDeepStrictEqual } from "node:util";
 import { parse } from "yaml";
 import { loadText } from "../../../src/api/index.ts";
 import type { AnyResource } from "../../../src/api/types.ts";
@@ -90,6 +91,33 @@ function actualOf(result: TranslationResult, what: Pinned): unknown {
   return what === "problems" ? result.problems : result.resources[what];
 }
 
+/**
+ * The differing region of two JSON texts, with line numbers of the expected file and a
+ * few lines of context: enough to see which resource and field changed.
+ */
+function lineDiff(expected: string, actual: string): string {
+  const a = expected.split("\n");
+  const b = actual.split("\n");
+  let start = 0;
+  while (start < a.length && start < b.length && a[start] === b[start]) start++;
+  let endA = a.length - 1;
+  let endB = b.length - 1;
+  while (endA >= start && endB >= start && a[endA] === b[endB]) {
+    endA--;
+    endB--;
+  }
+  const context = 4;
+  const from = Math.max(0, start - context);
+  const lines: string[] = [];
+  for (let i = from; i < start; i++) lines.push(`  ${String(i + 1).padStart(5)}   ${a[i]}`);
+  const limit = 40; // a whole new resource is summarised, not dumped
+  a.slice(start, endA + 1).slice(0, limit).forEach((line, i) => lines.push(`- ${String(start + i + 1).padStart(5)}   ${line}`));
+  b.slice(start, endB + 1).slice(0, limit).forEach((line) => lines.push(`+          ${line}`));
+  if (endA + 1 - start > limit || endB + 1 - start > limit) lines.push("  ... (more lines differ)");
+  for (let i = endA + 1; i < Math.min(a.length, endA + 1 + context); i++) lines.push(`  ${String(i + 1).padStart(5)}   ${a[i]}`);
+  return lines.join("\n");
+}
+
 const cases = existsSync(root)
   ? readdirSync(root, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name).sort()
   : [];
@@ -120,8 +148,12 @@ for (const name of cases) {
       }
       if (!existsSync(file)) continue;
       compared++;
-      const expected = JSON.parse(readFileSync(file, "utf8"));
-      assert.deepStrictEqual(actual, expected, `${name}/${what}.json differs (UPDATE_GOLDEN=1 rewrites it after review)`);
+      const expected: unknown = JSON.parse(readFileSync(file, "utf8"));
+      // Deep equality decides (key order does not matter); the line diff only explains.
+      if (!isDeepStrictEqual(actual, expected)) {
+        const diff = lineDiff(`${JSON.stringify(expected, null, 2)}\n`, `${JSON.stringify(actual, null, 2)}\n`);
+        assert.fail(`${name}/${what}.json differs (UPDATE_GOLDEN=1 rewrites it; review the change):\n${diff}`);
+      }
     }
     assert.ok(compared > 0, `${name} pins no expected file: add e.g. listeners.json or \`pin: [listeners]\` to proxy.yaml`);
   });
