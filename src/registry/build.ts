@@ -29,6 +29,8 @@ export const EXPORT_TO_ANNOTATION = "networking.istio.io/exportTo";
 
 /** Istio's label naming the workload a WorkloadEntry belongs to (telemetry's workload name). */
 export const WORKLOAD_NAME_LABEL = "service.istio.io/workload-name";
+/** Set by `skiff up` on each replica's WorkloadEntry: the Workload it is a replica of. */
+export const SKIFF_WORKLOAD_ANNOTATION = "skiff.dev/workload";
 /** Istio's annotation on auto-registered WorkloadEntries: the WorkloadGroup they belong to. */
 const AUTO_REGISTRATION_GROUP_ANNOTATION = "istio.io/autoRegistrationGroup";
 /** Istio's legacy locality label (`region.zone.subzone`), used when `locality` is unset. */
@@ -272,9 +274,13 @@ function serviceEntryTargetPort(p: ServicePortSpec, i: Instance): number {
 
 // ---------------------------------------------------------------- workloads and endpoints
 
-/** The workload name Istio gives a WorkloadEntry's endpoints (WorkloadNameFromWorkloadEntry). */
+/**
+ * The workload name Istio gives a WorkloadEntry's endpoints (WorkloadNameFromWorkloadEntry),
+ * then the `skiff.dev/workload` annotation the local runtime puts on its replicas.
+ */
 function workloadNameOf(we: Resource<"WorkloadEntry">): string {
-  return we.metadata.annotations?.[AUTO_REGISTRATION_GROUP_ANNOTATION] ?? we.metadata.labels?.[WORKLOAD_NAME_LABEL] ?? we.metadata.name;
+  const { annotations, labels, name } = we.metadata;
+  return annotations?.[AUTO_REGISTRATION_GROUP_ANNOTATION] ?? labels?.[WORKLOAD_NAME_LABEL] ?? annotations?.[SKIFF_WORKLOAD_ANNOTATION] ?? name;
 }
 
 /**
