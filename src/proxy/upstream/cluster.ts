@@ -155,10 +155,7 @@ export class ClusterImpl implements UpstreamCluster, PoolOwner {
   selectHost(ctx: LbContext): Host | null {
     if (this.type === "ORIGINAL_DST") return this.originalDstHost(ctx);
     const set = this.hostSet();
-    if (set.hosts.length === 0 || !this.lb) {
-      this.stats.upstream_cx_none_healthy++;
-      return null;
-    }
+    if (set.hosts.length === 0 || !this.lb) return null;
     let host = this.lb.pick(set, ctx, 0);
     const previous = ctx.previousHosts;
     if (previous && previous.size > 0) {
@@ -173,10 +170,7 @@ export class ClusterImpl implements UpstreamCluster, PoolOwner {
 
   private originalDstHost(ctx: LbContext): Host | null {
     const dst = ctx.originalDestination;
-    if (!dst) {
-      this.stats.upstream_cx_none_healthy++;
-      return null;
-    }
+    if (!dst) return null;
     const probe = new HostImpl(dst.address, dst.port);
     let host = this.hostList.find((h) => h.key === probe.key);
     if (!host) {

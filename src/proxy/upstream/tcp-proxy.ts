@@ -36,7 +36,10 @@ export function tcpProxy(downstream: Socket, cluster: UpstreamCluster | undefine
   if (!cluster) return end("no_cluster", "NC");
   if (!(cluster instanceof ClusterImpl)) throw new Error("tcpProxy needs a cluster from this ClusterManager");
   const host = cluster.selectHost(ctx) as HostImpl | null;
-  if (!host) return end("no_host", "UH");
+  if (!host) {
+    cluster.stats.upstream_cx_none_healthy++;
+    return end("no_host", "UH");
+  }
   info.host = host;
   if (!cluster.breaker.canConnect()) {
     cluster.stats.upstream_cx_overflow++;

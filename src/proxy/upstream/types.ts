@@ -286,7 +286,8 @@ export interface UpstreamCluster {
   /** All hosts (all priorities), for `/clusters`. */
   hosts(): readonly Host[];
   /**
-   * Pick a host, or null when there is none (the router answers 503 UH; TCP proxy closes).
+   * Pick a host, or null when there is none (the router answers 503 UH and counts
+   * `stats.upstream_cx_none_healthy`; tcpProxy closes and counts it itself).
    * ORIGINAL_DST: the host for `ctx.originalDestination` (created on first use).
    */
   selectHost(ctx: LbContext): Host | null;
