@@ -1,0 +1,10 @@
+// The runtime room's public face: `skiff up`'s local mesh (process mode), its run
+// directory and state, and the local API that `skiff apply/delete/status/logs` use.
+export { LocalMesh, GATEWAY_NAME, GATEWAY_NAMESPACE, GATEWAY_LABELS, type LocalMeshOptions, type MeshStatus, type GatewayStatus, type ApplyOutcome } from "./mesh.ts";
+export { MeshApiServer, callMesh, type ChangeRequest, type Document } from "./api.ts";
+export { runDir, logDir, stateFile, readState, writeState, removeState, runningMesh, processAlive, NoMeshError, type MeshState, type ProcessRecord } from "./run-dir.ts";
+export { Backoff, type BackoffOptions } from "./backoff.ts";
+export { PortAllocator, kernelFreePort } from "./ports.ts";
+export { hostPortFor, mapGatewayPorts, withGatewayPorts, GATEWAY_HTTP_PORT_KEY } from "./gateway-ports.ts";
+export { planReplica, assignPorts, portsNeeded, workloadEntryFor, sidecarBootstrap, injectionEnabled, probePort, HEALTH_ANNOTATION, type ReplicaPlan, type ReplicaPorts, type AppPort } from "./plan.ts";
+export type { ReplicaStatus } from "./replica.ts";

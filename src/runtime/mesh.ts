@@ -1,0 +1,375 @@
+// LocalMesh: `skiff up` in process mode. One control plane (in this process) on the
+// mesh files, an ingress gateway proxy, and every replica of every Workload with its
+// sidecar, each registered as a WorkloadEntry. Workloads follow the config store: a
+// Workload added, changed or removed (file edit, `skiff apply`, `skiff delete`) starts,
+// restarts or stops its replicas.
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { kindInfo, resourceKey, type AnyResource, type Diagnostic, type Resource } from "../api/index.ts";
+import { MemorySource, ownerOf } from "../config/index.ts";
+import { ControlPlane, translate } from "../pilot/index.ts";
+import { buildBootstrap } from "../agent/index.ts";
+import { GATEWAY_HTTP_PORT_KEY, withGatewayPorts } from "./gateway-ports.ts";
+import { assignPorts, baseDir, injectionEnabled, planReplica, portsNeeded, workloadEntryFor } from "./plan.ts";
+import { PortAllocator } from "./ports.ts";
+import { Replica, type ReplicaStatus } from "./replica.ts";
+import { logDir, removeState, writeState, type MeshState, type ProcessRecord } from "./run-dir.ts";
+import { SupervisedProcess } from "./supervisor.ts";
+import { ReadinessProbe, httpCheck, readinessOptions } from "./probe.ts";
+
+const SKIFF_BIN = fileURLToPath(new URL("../../bin/skiff.js", import.meta.url));
+
+export const GATEWAY_NAME = "istio-ingressgateway";
+export const GATEWAY_NAMESPACE = "istio-system";
+export const GATEWAY_LABELS = { istio: "ingressgateway", app: "istio-ingressgateway" };
+
+export interface LocalMeshOptions {
+  files: string[];
+  runDir: string;
+  /** Host port of the gateway's port-80 server. */
+  httpPort: number;
+  domain?: string;
+  /** Progress lines for the terminal. */
+  log?: (line: string) => void;
+  onDiagnostics?: (diagnostics: Diagnostic[]) => void;
+}
+
+interface RunningWorkload {
+  fingerprint: string;
+  replicas: Replica[];
+  ports: number[];
+}
+
+export interface GatewayStatus {
+  name: string;
+  namespace: string;
+  state: string;
+  pid?: number;
+  ready: boolean;
+  httpPort: number;
+  adminPort: number;
+  nodeId: string;
+}
+
+export interface MeshStatus {
+  replicas: ReplicaStatus[];
+  gateway: GatewayStatus;
+  monitoringPort: number;
+  xdsPort: number;
+}
+
+export interface ApplyOutcome {
+  applied: boolean;
+  diagnostics: Diagnostic[];
+  /** `Kind/namespace/name` of what was applied or deleted. */
+  objects: string[];
+  /** Objects delete could not remove, with why. */
+  notDeleted?: string[];
+}
+
+export class LocalMesh {
+  readonly cp: ControlPlane;
+  readonly #opts: LocalMeshOptions;
+  readonly #applied: MemorySource;
+  readonly #registered: MemorySource;
+  readonly #ports = new PortAllocator();
+  readonly #workloads = new Map<string, RunningWorkload>();
+  readonly #logDir: string;
+  #gateway: SupervisedProcess | undefined;
+  #gatewayProbe: ReadinessProbe | undefined;
+  #gatewayAdminPort = 0;
+  #gatewayNodeId = "";
+  #apiPort = 0;
+  #startedAt = new Date().toISOString();
+  #reconciling: Promise<void> = Promise.resolve();
+  #stopping = false;
+  #unwatch: (() => void) | undefined;
+  readonly #registeredJson = new Map<string, string>();
+  /** Ports each replica holds, given back when it stops. */
+  readonly #replicaPorts = new Map<Replica, number[]>();
+
+  constructor(opts: LocalMeshOptions) {
+    this.#opts = opts;
+    this.#logDir = logDir(opts.runDir);
+    this.cp = new ControlPlane({
+      files: opts.files,
+      xdsPort: 0,
+      monitoringPort: 0,
+      mesh: opts.domain ? { domain: opts.domain } : {},
+      translate: withGatewayPorts(translate),
+      onDiagnostics: opts.onDiagnostics,
+      // The mesh prints its own progress; the control plane's per-push lines go to its log.
+      log: (level, message) => this.#cpLog(level, message),
+    });
+    this.#applied = new MemorySource(this.cp.store, { name: "skiff apply", domain: opts.domain });
+    this.#registered = new MemorySource(this.cp.store, { name: "skiff up", domain: opts.domain });
+  }
+
+  #cpLog(level: string, message: string): void {
+    if (level === "error" || level === "warn") this.#log(`control plane: ${message}`);
+  }
+
+  #log(line: string): void {
+    this.#opts.log?.(line);
+  }
+
+  get xdsAddress(): string {
+    return `127.0.0.1:${this.cp.ports?.xds ?? 0}`;
+  }
+
+  /** Starts the control plane, the gateway and the workloads; `apiPort` is recorded in the state file. */
+  async start(apiPort: number): Promise<void> {
+    this.#apiPort = apiPort;
+    mkdirSync(this.#logDir, { recursive: true });
+    this.#ports.reserve(this.#opts.httpPort);
+    await this.cp.start();
+    await this.#startGateway();
+    this.#unwatch = this.cp.store.watch((changes) => {
+      if (changes.some((c) => c.resource.kind === "Workload" || c.resource.kind === "Namespace")) this.#scheduleReconcile();
+    });
+    this.#scheduleReconcile();
+    await this.#reconciling;
+    this.#saveState();
+  }
+
+  /** Resolves when every replica and the gateway are ready, or rejects after `timeoutMs`. */
+  async waitReady(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      const status = this.status();
+      if (status.gateway.ready && status.replicas.every((r) => r.ready)) return;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const waiting = this.status().replicas.filter((r) => !r.ready).map((r) => `${r.namespace}/${r.name}`);
+    throw new Error(`not ready after ${timeoutMs / 1000} s: ${[...(this.status().gateway.ready ? [] : ["gateway"]), ...waiting].join(", ")}`);
+  }
+
+  async #startGateway(): Promise<void> {
+    this.#gatewayAdminPort = await this.#ports.allocate();
+    const bootstrap = buildBootstrap({
+      kind: "router",
+      name: GATEWAY_NAME,
+      namespace: GATEWAY_NAMESPACE,
+      address: "127.0.0.1",
+      domain: this.#opts.domain,
+      xdsAddress: this.xdsAddress,
+      adminPort: this.#gatewayAdminPort,
+      metadata: { LABELS: GATEWAY_LABELS, SERVICE_ACCOUNT: `${GATEWAY_NAME}-service-account`, WORKLOAD_NAME: GATEWAY_NAME, [GATEWAY_HTTP_PORT_KEY]: String(this.#opts.httpPort) },
+    });
+    this.#gatewayNodeId = (bootstrap.node as { id: string }).id;
+    const dir = join(this.#opts.runDir, "bootstrap");
+    mkdirSync(dir, { recursive: true });
+    const file = join(dir, `${GATEWAY_NAMESPACE}.${GATEWAY_NAME}.json`);
+    writeFileSync(file, JSON.stringify(bootstrap, null, 2) + "\n");
+    this.#gateway = new SupervisedProcess({
+      name: GATEWAY_NAME,
+      command: process.execPath,
+      args: [SKIFF_BIN, "proxy", "--bootstrap", file],
+      cwd: this.#opts.runDir,
+      env: { ...process.env },
+      logFile: join(this.#logDir, `${GATEWAY_NAMESPACE}.${GATEWAY_NAME}.proxy.log`),
+      onChange: (p) => {
+        if (p.state === "running") this.#gatewayProbe?.start();
+        else if (p.state !== "starting") this.#gatewayProbe?.stop();
+        this.#saveState();
+      },
+    });
+    this.#gatewayProbe = new ReadinessProbe(httpCheck(this.#gatewayAdminPort, "/ready", 1000), { ...readinessOptions(undefined), periodMs: 2000 }, () => this.#saveState());
+    this.#gateway.start();
+  }
+
+  #scheduleReconcile(): void {
+    this.#reconciling = this.#reconciling.then(() => this.#reconcile()).catch((err) => this.#log(`runtime: ${err instanceof Error ? err.message : String(err)}`));
+  }
+
+  /** Brings the running replicas in line with the Workloads in the store. */
+  async #reconcile(): Promise<void> {
+    if (this.#stopping) return;
+    const namespaces = this.cp.store.list("Namespace");
+    const wanted = new Map<string, Resource<"Workload">>();
+    for (const w of this.cp.store.list("Workload")) wanted.set(resourceKey("Workload", w.metadata.namespace, w.metadata.name), w);
+    for (const [key, running] of [...this.#workloads]) {
+      const w = wanted.get(key);
+      if (!w || this.#fingerprint(w, namespaces) !== running.fingerprint) {
+        await this.#stopWorkload(key, running);
+      }
+    }
+    for (const [key, w] of wanted) {
+      const running = this.#workloads.get(key);
+      const replicas = w.spec.replicas ?? 1;
+      if (running && running.replicas.length === replicas) continue;
+      if (running) {
+        // Scaling: stop the highest-numbered replicas, or add new ones.
+        while (running.replicas.length > replicas) await this.#stopReplica(running.replicas.pop()!);
+        for (let i = running.replicas.length; i < replicas; i++) running.replicas.push(await this.#startReplica(w, i, namespaces));
+      } else {
+        const started: RunningWorkload = { fingerprint: this.#fingerprint(w, namespaces), replicas: [], ports: [] };
+        this.#workloads.set(key, started);
+        for (let i = 0; i < replicas; i++) started.replicas.push(await this.#startReplica(w, i, namespaces));
+        this.#log(`workload ${w.metadata.namespace}/${w.metadata.name}: ${replicas} replica(s)${injectionEnabled(namespaces, w.metadata.namespace ?? "default") ? " with sidecars" : " without sidecars (namespace has no istio-injection: enabled)"}`);
+      }
+    }
+    this.#saveState();
+  }
+
+  #fingerprint(w: Resource<"Workload">, namespaces: readonly Resource<"Namespace">[]): string {
+    const { replicas: _replicas, ...rest } = w.spec;
+    return JSON.stringify({ spec: rest, labels: w.metadata.labels, sidecar: injectionEnabled(namespaces, w.metadata.namespace ?? "default"), base: baseDir(w) });
+  }
+
+  async #startReplica(w: Resource<"Workload">, index: number, namespaces: readonly Resource<"Namespace">[]): Promise<Replica> {
+    const sidecar = injectionEnabled(namespaces, w.metadata.namespace ?? "default");
+    const ports = await this.#ports.allocateMany(portsNeeded(w, sidecar));
+    const plan = planReplica(w, index, assignPorts(w, sidecar, ports), baseDir(w));
+    const replica = new Replica({
+      plan,
+      probe: w.spec.readinessProbe,
+      logDir: this.#logDir,
+      xdsAddress: this.xdsAddress,
+      domain: this.#opts.domain ?? "cluster.local",
+      onChange: (r) => this.#register(r),
+    });
+    this.#replicaPorts.set(replica, ports);
+    this.#register(replica);
+    replica.start();
+    return replica;
+  }
+
+  /** Keeps the replica's WorkloadEntry current (healthy only while ready). */
+  #register(replica: Replica): void {
+    if (this.#stopping) return;
+    const entry = workloadEntryFor(replica.plan, replica.ready);
+    const key = resourceKey("WorkloadEntry", entry.metadata.namespace, entry.metadata.name);
+    const json = JSON.stringify(entry);
+    if (this.#registeredJson.get(key) !== json) {
+      this.#registeredJson.set(key, json);
+      const result = this.#registered.apply([entry]);
+      if (!result.applied) this.#log(`runtime: cannot register ${key}: ${result.diagnostics.map((d) => d.message).join("; ")}`);
+    }
+    this.#saveState();
+  }
+
+  async #stopReplica(replica: Replica): Promise<void> {
+    const key = resourceKey("WorkloadEntry", replica.plan.namespace, replica.plan.name);
+    // Out of the registry first, so proxies stop sending traffic before it goes away.
+    this.#registeredJson.delete(key);
+    this.#registered.delete([{ kind: "WorkloadEntry", namespace: replica.plan.namespace, name: replica.plan.name }]);
+    await replica.stop();
+    for (const p of this.#replicaPorts.get(replica) ?? []) this.#ports.release(p);
+    this.#replicaPorts.delete(replica);
+  }
+
+  async #stopWorkload(key: string, running: RunningWorkload): Promise<void> {
+    this.#workloads.delete(key);
+    await Promise.all(running.replicas.map((r) => this.#stopReplica(r)));
+    this.#log(`workload ${key.replace(/^Workload\//, "")}: stopped`);
+  }
+
+  /** `skiff apply`: objects without a namespace land in `namespace`. All or nothing. */
+  apply(resources: AnyResource[], namespace: string): ApplyOutcome {
+    withNamespace(resources, namespace);
+    const result = this.#applied.apply(resources);
+    return { applied: result.applied, diagnostics: result.diagnostics, objects: resources.map(keyOf) };
+  }
+
+  /** `skiff delete`: removes objects `skiff apply` added; objects from the mesh files are edited there. */
+  delete(resources: AnyResource[], namespace: string): ApplyOutcome {
+    withNamespace(resources, namespace);
+    const held = new Set(this.#applied.resources().map(keyOf));
+    const objects: string[] = [];
+    const notDeleted: string[] = [];
+    for (const r of resources) {
+      const key = keyOf(r);
+      if (held.has(key)) objects.push(key);
+      else {
+        const owner = ownerOf(this.cp.store, key);
+        notDeleted.push(owner ? `${key}: defined in ${owner.origin}, a file given to skiff up; remove it from that file instead` : `${key}: not found`);
+      }
+    }
+    this.#applied.delete(resources.filter((r) => held.has(keyOf(r))).map((r) => ({ kind: r.kind, namespace: r.metadata.namespace, name: r.metadata.name })));
+    return { applied: true, diagnostics: [], objects, notDeleted };
+  }
+
+  status(): MeshStatus {
+    const replicas = [...this.#workloads.values()].flatMap((w) => w.replicas.map((r) => r.status()));
+    replicas.sort((a, b) => (a.namespace + "/" + a.name < b.namespace + "/" + b.name ? -1 : 1));
+    return {
+      replicas,
+      gateway: {
+        name: GATEWAY_NAME,
+        namespace: GATEWAY_NAMESPACE,
+        state: this.#gateway?.state ?? "stopped",
+        pid: this.#gateway?.pid,
+        ready: this.#gatewayProbe?.ready ?? false,
+        httpPort: this.#opts.httpPort,
+        adminPort: this.#gatewayAdminPort,
+        nodeId: this.#gatewayNodeId,
+      },
+      monitoringPort: this.cp.ports?.monitoring ?? 0,
+      xdsPort: this.cp.ports?.xds ?? 0,
+    };
+  }
+
+  #processes(): ProcessRecord[] {
+    const out: ProcessRecord[] = [];
+    if (this.#gateway) out.push({ name: GATEWAY_NAME, role: "gateway", workload: GATEWAY_NAME, namespace: GATEWAY_NAMESPACE, pid: this.#gateway.pid, logFile: this.#gateway.logFile });
+    for (const w of this.#workloads.values()) {
+      for (const r of w.replicas) {
+        out.push({ name: r.plan.name, role: "app", workload: r.plan.workload, namespace: r.plan.namespace, pid: r.app.pid, logFile: r.app.logFile });
+        if (r.sidecar) out.push({ name: r.plan.name, role: "sidecar", workload: r.plan.workload, namespace: r.plan.namespace, pid: r.sidecar.pid, logFile: r.sidecar.logFile });
+      }
+    }
+    return out;
+  }
+
+  #saveState(): void {
+    if (this.#stopping || !this.cp.ports || !this.#apiPort) return;
+    const state: MeshState = {
+      pid: process.pid,
+      startedAt: this.#startedAt,
+      files: this.#opts.files,
+      apiPort: this.#apiPort,
+      xdsPort: this.cp.ports.xds,
+      monitoringPort: this.cp.ports.monitoring,
+      gateway: { httpPort: this.#opts.httpPort, adminPort: this.#gatewayAdminPort },
+      processes: this.#processes(),
+    };
+    writeState(this.#opts.runDir, state);
+  }
+
+  /**
+   * Stops everything in order: the gateway and the sidecars drain first (no new
+   * traffic reaches the apps), then the apps, then the control plane. Removes the state.
+   */
+  async stop(): Promise<void> {
+    if (this.#stopping) return;
+    this.#stopping = true;
+    this.#unwatch?.();
+    await this.#reconciling;
+    const replicas = [...this.#workloads.values()].flatMap((w) => w.replicas);
+    this.#gatewayProbe?.stop();
+    await Promise.all([this.#gateway?.stop(), ...replicas.map((r) => r.stopSidecar())]);
+    await Promise.all(replicas.map((r) => r.stopApp()));
+    this.#workloads.clear();
+    await this.cp.stop();
+    removeState(this.#opts.runDir);
+  }
+
+  /** Last resort when the process exits unexpectedly: kill every child at once. */
+  killNow(): void {
+    this.#gateway?.killNow();
+    for (const w of this.#workloads.values()) for (const r of w.replicas) r.killNow();
+  }
+}
+
+function keyOf(r: AnyResource): string {
+  return resourceKey(r.kind, r.metadata.namespace, r.metadata.name);
+}
+
+function withNamespace(resources: AnyResource[], namespace: string): void {
+  for (const r of resources) {
+    const namespaced = kindInfo(r.kind)?.namespaced ?? true;
+    if (namespaced && !r.metadata.namespace) r.metadata.namespace = namespace;
+  }
+}

@@ -1,0 +1,175 @@
+// Pure planning: from a Workload object, the namespace's injection setting and the
+// ports the runtime allocated, what to run for one replica (command, working directory,
+// environment, sidecar metadata) and how to register it (a WorkloadEntry). No I/O here.
+import { dirname, isAbsolute, resolve } from "node:path";
+import type { AnyResource, Resource } from "../api/index.ts";
+import { buildBootstrap, processSidecarMetadata } from "../agent/index.ts";
+
+export const HEALTH_ANNOTATION = "skiff.dev/health";
+export const TLS_MODE_LABEL = "security.istio.io/tlsMode";
+
+export interface AppPort {
+  /** The workload port's name (Service targetPorts refer to it), if named. */
+  name?: string;
+  /** What the Workload said (the port inside a pod; informative in process mode). */
+  containerPort: number;
+  /** The port the app is told to listen on (PORT). */
+  port: number;
+  /** With a sidecar: the port the sidecar listens on for this app port (the endpoint's port). */
+  inboundPort?: number;
+}
+
+export interface ReplicaPorts {
+  app: number[];
+  /** With a sidecar: one inbound port per app port, the HTTP proxy port, the admin port. */
+  sidecar?: { inbound: number[]; httpProxy: number; admin: number };
+}
+
+export interface ReplicaPlan {
+  /** `<workload>-<index>`: the WorkloadEntry name and the proxy's pod name. */
+  name: string;
+  workload: string;
+  namespace: string;
+  index: number;
+  command: string;
+  args: string[];
+  cwd: string;
+  env: Record<string, string>;
+  ports: AppPort[];
+  labels: Record<string, string>;
+  serviceAccount: string;
+  sidecar?: { httpProxyPort: number; adminPort: number };
+}
+
+/** How many ports a replica needs: one per app port, and with a sidecar as many inbound ports plus two. */
+export function portsNeeded(workload: Resource<"Workload">, sidecar: boolean): number {
+  const appPorts = Math.max(1, workload.spec.ports?.length ?? 0);
+  return sidecar ? appPorts * 2 + 2 : appPorts;
+}
+
+/** Splits a flat list of allocated ports into their roles (the order `portsNeeded` counted). */
+export function assignPorts(workload: Resource<"Workload">, sidecar: boolean, ports: readonly number[]): ReplicaPorts {
+  const n = Math.max(1, workload.spec.ports?.length ?? 0);
+  if (ports.length < portsNeeded(workload, sidecar)) throw new Error(`workload ${workload.metadata.name} needs ${portsNeeded(workload, sidecar)} ports, got ${ports.length}`);
+  const app = ports.slice(0, n);
+  if (!sidecar) return { app };
+  return { app, sidecar: { inbound: ports.slice(n, 2 * n), httpProxy: ports[2 * n], admin: ports[2 * n + 1] } };
+}
+
+function envRecord(env: Resource<"Workload">["spec"]["env"]): Record<string, string> {
+  if (!env) return {};
+  if (Array.isArray(env)) return Object.fromEntries(env.map((e) => [e.name, e.value]));
+  return { ...env };
+}
+
+/** The directory relative paths in a Workload resolve against: its file's, else the current one. */
+export function baseDir(resource: AnyResource, cwd = process.cwd()): string {
+  return resource.source?.file ? dirname(resolve(cwd, resource.source.file)) : cwd;
+}
+
+/** A relative program path (`./server.sh`, `bin/app`) resolves against the mesh file; a bare name (`node`) is looked up in PATH. */
+function resolveCommand(command: string, base: string): string {
+  if (isAbsolute(command) || !command.includes("/")) return command;
+  return resolve(base, command);
+}
+
+export function envName(portName: string): string {
+  return portName.toUpperCase().replace(/[^A-Z0-9]/g, "_");
+}
+
+export function planReplica(workload: Resource<"Workload">, index: number, ports: ReplicaPorts, base: string): ReplicaPlan {
+  const spec = workload.spec;
+  const name = workload.metadata.name;
+  const namespace = workload.metadata.namespace ?? "default";
+  const declared = spec.ports?.length ? spec.ports : [{ containerPort: 0 } as { name?: string; containerPort: number }];
+  const appPorts: AppPort[] = declared.map((p, i) => ({
+    ...(p.name ? { name: p.name } : {}),
+    containerPort: p.containerPort,
+    port: ports.app[i],
+    ...(ports.sidecar ? { inboundPort: ports.sidecar.inbound[i] } : {}),
+  }));
+  const env: Record<string, string> = { PORT: String(appPorts[0].port) };
+  for (const p of appPorts) if (p.name) env[`PORT_${envName(p.name)}`] = String(p.port);
+  if (ports.sidecar) {
+    const proxy = `http://127.0.0.1:${ports.sidecar.httpProxy}`;
+    // Both spellings: tools differ in which one they read.
+    Object.assign(env, { HTTP_PROXY: proxy, http_proxy: proxy, NO_PROXY: "localhost,127.0.0.1", no_proxy: "localhost,127.0.0.1" });
+  }
+  // The user's env comes last: a Workload may override what the runtime sets.
+  Object.assign(env, envRecord(spec.env));
+  const [program, ...commandArgs] = spec.command;
+  return {
+    name: `${name}-${index}`,
+    workload: name,
+    namespace,
+    index,
+    command: resolveCommand(program, base),
+    args: [...commandArgs, ...(spec.args ?? [])],
+    cwd: spec.workingDir ? resolve(base, spec.workingDir) : base,
+    env,
+    ports: appPorts,
+    labels: { ...(workload.metadata.labels ?? {}), ...(spec.labels ?? {}) },
+    serviceAccount: spec.serviceAccount || "default",
+    ...(ports.sidecar ? { sidecar: { httpProxyPort: ports.sidecar.httpProxy, adminPort: ports.sidecar.admin } } : {}),
+  };
+}
+
+/** The app port a probe refers to, by port name or by the Workload's containerPort number. */
+export function probePort(plan: ReplicaPlan, ref: number | string): number | undefined {
+  const match = typeof ref === "string" ? plan.ports.find((p) => p.name === ref) : plan.ports.find((p) => p.containerPort === ref && ref !== 0);
+  return match?.port;
+}
+
+/**
+ * The replica as Istio would see a VM: a WorkloadEntry at 127.0.0.1 whose named ports
+ * are where traffic for it must go (the sidecar's inbound port, or the app's own port
+ * without a sidecar). Not ready → annotated unhealthy (the registry's health rule), so
+ * proxies stop sending it traffic.
+ */
+export function workloadEntryFor(plan: ReplicaPlan, ready: boolean): AnyResource {
+  const ports: Record<string, number> = {};
+  for (const p of plan.ports) if (p.name) ports[p.name] = p.inboundPort ?? p.port;
+  const labels = { ...plan.labels };
+  if (plan.sidecar) labels[TLS_MODE_LABEL] = "istio";
+  return {
+    apiVersion: "networking.istio.io/v1",
+    kind: "WorkloadEntry",
+    metadata: {
+      name: plan.name,
+      namespace: plan.namespace,
+      labels,
+      annotations: { "skiff.dev/workload": plan.workload, ...(ready ? {} : { [HEALTH_ANNOTATION]: "unhealthy" }) },
+    },
+    spec: { address: "127.0.0.1", ports, labels, serviceAccount: plan.serviceAccount },
+  };
+}
+
+/** The sidecar's bootstrap (process mode). */
+export function sidecarBootstrap(plan: ReplicaPlan, xdsAddress: string, domain = "cluster.local"): Record<string, unknown> {
+  if (!plan.sidecar) throw new Error(`${plan.name} has no sidecar`);
+  const appPorts: Record<number, number> = {};
+  for (const p of plan.ports) if (p.inboundPort !== undefined) appPorts[p.inboundPort] = p.port;
+  return buildBootstrap({
+    kind: "sidecar",
+    name: plan.name,
+    namespace: plan.namespace,
+    address: "127.0.0.1",
+    domain,
+    xdsAddress,
+    adminPort: plan.sidecar.adminPort,
+    metadata: processSidecarMetadata({
+      labels: plan.labels,
+      namespace: plan.namespace,
+      serviceAccount: plan.serviceAccount,
+      workloadName: plan.workload,
+      httpProxyPort: plan.sidecar.httpProxyPort,
+      appPorts,
+    }),
+  });
+}
+
+/** Whether workloads of a namespace get sidecars: its label `istio-injection: enabled`, as in Istio. */
+export function injectionEnabled(namespaces: readonly Resource<"Namespace">[], namespace: string): boolean {
+  const ns = namespaces.find((n) => n.metadata.name === namespace);
+  return ns?.metadata.labels?.["istio-injection"] === "enabled";
+}
