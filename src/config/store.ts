@@ -3,7 +3,7 @@
 // resourceVersion with it, and is announced to watchers. Changes made inside one
 // `batch` are announced together, so a file that changes ten objects causes one
 // rebuild downstream, not ten.
-import type { AnyResource, KindName, Resource } from "../api/types.ts";
+import type { AnyResource, KindName, Resource, SourcePosition } from "../api/types.ts";
 import { resourceKey } from "../api/types.ts";
 import type { ConfigChange, ConfigStore } from "./types.ts";
 import { sameContent } from "./equality.ts";
@@ -45,7 +45,7 @@ export class MemoryStore implements ConfigStore {
       // Nothing a consumer reads has changed. Only the position in its file may have
       // moved (a comment added above it); keep the new position for diagnostics,
       // silently, without a version bump or an event.
-      if (resource.source && resource.source !== existing.source) {
+      if (resource.source && !samePosition(resource.source, existing.source)) {
         const moved = freeze({ ...clone(existing), source: clone(resource.source) } as AnyResource);
         this.#objects.set(key, moved);
         this.#sorted = undefined;
@@ -116,6 +116,10 @@ export class MemoryStore implements ConfigStore {
       }
     }
   }
+}
+
+function samePosition(a: SourcePosition, b: SourcePosition | undefined): boolean {
+  return b !== undefined && a.file === b.file && a.line === b.line && a.col === b.col;
 }
 
 export function keyOf(resource: AnyResource): string {

@@ -81,3 +81,15 @@ test("changes made in one batch reach watchers as one list", () => {
   store.upsert(vs("c", "ns", []));
   assert.equal(seen.length, 1, "an unsubscribed watcher hears nothing");
 });
+
+test("an identical upsert keeps the very stored object; one that only moved in its file keeps the new position", () => {
+  const store = new MemoryStore();
+  const at = (line: number) => ({ file: "/m.yaml", line, col: 1, fields: new Map() });
+  const first = store.upsert({ ...vs("a", "ns", ["a"]), source: at(1) });
+  assert.equal(store.upsert({ ...vs("a", "ns", ["a"]), source: at(1) }), first);
+  const moved = store.upsert({ ...vs("a", "ns", ["a"]), source: at(9) });
+  assert.equal(moved.source?.line, 9);
+  assert.equal(store.get("VirtualService", "ns", "a")?.source?.line, 9);
+  assert.equal(moved.metadata.resourceVersion, "1");
+  assert.equal(store.version, 1);
+});
