@@ -19,6 +19,9 @@ export interface AppOptions {
 
 const SHUTDOWN_GRACE_MS = 10_000;
 
+// A log line must never take the app down: with stdout gone (a closed pipe), drop logs.
+process.stdout.on("error", () => undefined);
+
 export function log(app: string, fields: Record<string, unknown>): void {
   process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), app, ...fields })}\n`);
 }
