@@ -72,15 +72,11 @@ export async function startApp(name: AppName, env: Record<string, string> = {}):
 async function stopChild(child: ChildProcess, exited: Promise<number | null>, name: string): Promise<number | null> {
   if (child.exitCode !== null || child.signalCode !== null) return exited;
   child.kill("SIGTERM");
-  const timer = setTimeout(() => {
-    child.kill("SIGKILL");
-  }, STOP_TIMEOUT_MS);
-  try {
-    return await exited;
-  } finally {
-    clearTimeout(timer);
-    if (child.signalCode === "SIGKILL") throw new Error(`${name} ignored SIGTERM and was killed`);
-  }
+  const timer = setTimeout(() => child.kill("SIGKILL"), STOP_TIMEOUT_MS);
+  const code = await exited;
+  clearTimeout(timer);
+  if (child.signalCode === "SIGKILL") throw new Error(`${name} ignored SIGTERM and was killed`);
+  return code;
 }
 
 export interface RecordedRequest {
