@@ -7,6 +7,11 @@ type CommandModule = { run(args: string[]): Promise<number>; summary: string };
 const commands: Record<string, () => Promise<CommandModule>> = {
   "control-plane": () => import("./commands/control-plane.ts"),
   "proxy-status": () => import("./commands/proxy-status.ts"),
+  apply: () => import("./commands/apply.ts"),
+  delete: () => import("./commands/delete.ts"),
+  logs: () => import("./commands/logs.ts"),
+  status: () => import("./commands/status.ts"),
+  up: () => import("./commands/up.ts"),
   demo: () => import("./commands/demo.ts"),
   validate: () => import("./commands/validate.ts"),
   version: () => import("./commands/version.ts"),

@@ -137,6 +137,7 @@ export class LocalMesh {
   async waitReady(timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
+      if (this.#stopping) throw new Error("the mesh is stopping");
       const status = this.status();
       if (status.gateway.ready && status.replicas.every((r) => r.ready)) return;
       await new Promise((r) => setTimeout(r, 100));

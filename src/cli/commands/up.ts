@@ -1,0 +1,150 @@
+// `skiff up -f PATH... [--port 8080]`: runs a whole mesh on this machine (process mode):
+// the control plane, the ingress gateway and every Workload's replicas with sidecars.
+// Stays in the foreground; Ctrl-C or SIGTERM stops everything in order.
+import { parseArgs } from "node:util";
+import { formatDiagnostic, type Diagnostic } from "../../api/index.ts";
+import { LocalMesh, MeshApiServer, runDir, runningMesh, type MeshStatus } from "../../runtime/index.ts";
+
+export const summary = "run a whole mesh on this machine: control plane, ingress gateway, workloads with sidecars";
+
+const USAGE = `usage: skiff up -f PATH [-f PATH...] [--port PORT]
+
+  -f, --filename PATH   mesh file or directory: Namespaces, Services, Workloads (skiff.dev/v1alpha1)
+                        and Istio resources; watched for changes; may be repeated
+      --port PORT       host port of the ingress gateway's port-80 server (default 8080)
+      --wait SECONDS    how long to wait for every replica to be ready before saying so (default 60)
+
+The run directory (state, logs) is $SKIFF_RUN_DIR, else $XDG_RUNTIME_DIR/skiff, else /tmp/skiff-<uid>.
+Stops on Ctrl-C (SIGINT) or SIGTERM: gateway and sidecars drain, then apps, then the control plane.`;
+
+export interface UpOptions {
+  files: string[];
+  httpPort: number;
+  waitSeconds: number;
+  /** Called once the mesh is up (the demo applies its first config here). */
+  afterStart?: (mesh: LocalMesh) => Promise<void> | void;
+  /** Extra lines printed once everything is ready. */
+  readyMessage?: (status: MeshStatus) => string[];
+}
+
+export async function run(args: string[]): Promise<number> {
+  let values;
+  let positionals: string[];
+  try {
+    ({ values, positionals } = parseArgs({
+      args,
+      options: {
+        filename: { type: "string", short: "f", multiple: true },
+        port: { type: "string", default: "8080" },
+        wait: { type: "string", default: "60" },
+        help: { type: "boolean", short: "h" },
+      },
+      allowPositionals: true,
+    }));
+  } catch (err) {
+    console.error(`skiff up: ${err instanceof Error ? err.message : String(err)}\n\n${USAGE}`);
+    return 2;
+  }
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  const files = [...(values.filename ?? []), ...positionals];
+  const httpPort = Number(values.port);
+  const waitSeconds = Number(values.wait);
+  if (files.length === 0) {
+    console.error(`skiff up: no mesh file given (use -f PATH)\n\n${USAGE}`);
+    return 2;
+  }
+  if (!Number.isInteger(httpPort) || httpPort < 1 || httpPort > 65535) {
+    console.error(`skiff up: --port must be a port number 1-65535, not "${values.port}"`);
+    return 2;
+  }
+  if (!Number.isFinite(waitSeconds) || waitSeconds < 0) {
+    console.error(`skiff up: --wait must be a number of seconds, not "${values.wait}"`);
+    return 2;
+  }
+  return up({ files, httpPort, waitSeconds });
+}
+
+function describe(status: MeshStatus): string[] {
+  const lines = [
+    `  control plane   xDS 127.0.0.1:${status.xdsPort}, monitoring http://127.0.0.1:${status.monitoringPort}/debug`,
+    `  ingress gateway http://localhost:${status.gateway.httpPort}/  (Gateway port 80; admin http://127.0.0.1:${status.gateway.adminPort})`,
+  ];
+  for (const r of status.replicas) {
+    const app = r.app.ports.map((p) => `${p.name ?? "port"} ${p.inboundPort ?? p.port}${p.inboundPort ? ` → app ${p.port}` : ""}`).join(", ");
+    const sidecar = r.sidecar ? `; sidecar HTTP proxy ${r.sidecar.httpProxyPort}, admin ${r.sidecar.adminPort}` : "; no sidecar";
+    lines.push(`  ${r.namespace}/${r.name.padEnd(22)} ${app}${sidecar}`);
+  }
+  return lines;
+}
+
+export async function up(opts: UpOptions): Promise<number> {
+  const dir = runDir();
+  const existing = runningMesh(dir);
+  if (existing) {
+    console.error(`skiff up: a mesh is already running (pid ${existing.pid}, run directory ${dir}); stop it first (Ctrl-C in its terminal, or kill ${existing.pid})`);
+    return 1;
+  }
+  let lastShown = "";
+  const showDiagnostics = (diagnostics: Diagnostic[]): void => {
+    const text = diagnostics.map(formatDiagnostic).join("\n");
+    if (text === lastShown) return;
+    const had = lastShown !== "";
+    lastShown = text;
+    if (text) console.error(text);
+    else if (had) console.error("config: no problems left");
+  };
+  const mesh = new LocalMesh({ files: opts.files, runDir: dir, httpPort: opts.httpPort, log: (line) => console.log(line), onDiagnostics: showDiagnostics });
+  const api = new MeshApiServer(mesh);
+  // If this process dies without stopping the mesh, its children must not outlive it.
+  const onExit = (): void => mesh.killNow();
+  process.on("exit", onExit);
+
+  let stopping: Promise<void> | undefined;
+  const stop = (): Promise<void> =>
+    (stopping ??= (async () => {
+      console.log("skiff up: stopping (gateway and sidecars drain, then apps, then the control plane)...");
+      await api.close();
+      await mesh.stop();
+    })());
+  const stopped = new Promise<void>((resolve) => {
+    const onSignal = (): void => {
+      process.off("SIGINT", onSignal);
+      process.off("SIGTERM", onSignal);
+      void stop().then(resolve);
+    };
+    process.on("SIGINT", onSignal);
+    process.on("SIGTERM", onSignal);
+  });
+
+  try {
+    const apiPort = await api.listen(0);
+    await mesh.start(apiPort);
+    console.log(`skiff up: mesh starting (run directory ${dir})`);
+    await opts.afterStart?.(mesh);
+    for (const line of describe(mesh.status())) console.log(line);
+    const announceReady = async (): Promise<void> => {
+      try {
+        await mesh.waitReady(opts.waitSeconds * 1000);
+        if (stopping) return;
+        console.log(`skiff up: ready. Gateway: http://localhost:${opts.httpPort}/  ·  skiff status  ·  skiff logs WORKLOAD  ·  Ctrl-C stops`);
+        for (const line of opts.readyMessage?.(mesh.status()) ?? []) console.log(line);
+      } catch (err) {
+        if (!stopping) console.log(`skiff up: ${(err as Error).message}; still running (see skiff status and skiff logs)`);
+      }
+    };
+    // A signal while waiting stops at once; the wait does not hold the exit.
+    await Promise.race([announceReady(), stopped]);
+  } catch (err) {
+    console.error(`skiff up: ${err instanceof Error ? err.message : String(err)}`);
+    await stop();
+    process.off("exit", onExit);
+    return 1;
+  }
+  await stopped;
+  process.off("exit", onExit);
+  console.log("skiff up: stopped");
+  return 0;
+}
