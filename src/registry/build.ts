@@ -66,10 +66,10 @@ interface Built {
 
 export function buildRegistry(resources: readonly AnyResource[], opts: BuildOptions): RegistrySnapshot {
   const sorted = [...resources].sort(byKindNamespaceName);
-  const instances = sorted.filter(isKind("WorkloadEntry")).flatMap((we) => {
+  const instances = new InstanceIndex(sorted.filter(isKind("WorkloadEntry")).flatMap((we) => {
     const instance = instanceFrom(we.spec, workloadNameOf(we), we.metadata.namespace ?? "default", { ...we.metadata.labels, ...we.metadata.annotations });
     return instance ? [instance] : [];
-  });
+  }));
 
   const built: Built[] = [];
   for (const svc of sorted.filter(isKind("Service"))) built.push(fromKubeService(svc, instances, opts.domain));
@@ -110,7 +110,7 @@ export function buildRegistry(resources: readonly AnyResource[], opts: BuildOpti
 
 // ---------------------------------------------------------------- Kubernetes Service
 
-function fromKubeService(svc: Resource<"Service">, instances: readonly Instance[], domain: string): Built {
+function fromKubeService(svc: Resource<"Service">, instances: InstanceIndex, domain: string): Built {
   const namespace = svc.metadata.namespace ?? "default";
   const spec = svc.spec;
   const hostname = `${svc.metadata.name}.${namespace}.svc.${domain}`;
@@ -146,7 +146,7 @@ function fromKubeService(svc: Resource<"Service">, instances: readonly Instance[
   } else if (spec.selector && Object.keys(spec.selector).length > 0) {
     // A Service without a selector selects nothing (in Kubernetes its endpoints would be
     // managed by hand, which Skiff does not read).
-    const selected = instances.filter((i) => i.namespace === namespace && !i.dnsOnly && matches(spec.selector!, i.labels));
+    const selected = instances.select(namespace, spec.selector).filter((i) => !i.dnsOnly);
     for (const i of selected) {
       for (const [index, p] of ports.entries()) {
         // Istio gives VMs no endpoints on UDP ports: the proxy does not carry UDP.
@@ -199,7 +199,7 @@ const RESOLUTIONS: Readonly<Record<string, Resolution>> = {
   DNS_ROUND_ROBIN: "DNSRoundRobinLB",
 };
 
-function fromServiceEntry(se: Resource<"ServiceEntry">, instances: readonly Instance[]): Built[] {
+function fromServiceEntry(se: Resource<"ServiceEntry">, instances: InstanceIndex): Built[] {
   const namespace = se.metadata.namespace ?? "default";
   const spec = se.spec;
   const resolution = RESOLUTIONS[spec.resolution ?? "NONE"] ?? "Passthrough";
@@ -221,7 +221,7 @@ function fromServiceEntry(se: Resource<"ServiceEntry">, instances: readonly Inst
   } else if (spec.workloadSelector) {
     const selector = spec.workloadSelector.matchLabels ?? {};
     const dns = resolution === "DNSLB" || resolution === "DNSRoundRobinLB";
-    backing = instances.filter((i) => i.namespace === namespace && (dns || !i.dnsOnly) && matches(selector, i.labels));
+    backing = instances.select(namespace, selector).filter((i) => dns || !i.dnsOnly);
   } else backing = [];
 
   return spec.hosts.map((host) => {
@@ -326,6 +326,42 @@ function endpointOf(hostname: string, p: ServicePort, i: Instance, port: number)
     tlsMode: i.tlsMode,
     ...(i.network ? { network: i.network } : {}),
   };
+}
+
+/**
+ * Workload instances by namespace and by each `key=value` label, so that selecting for
+ * one service looks at the instances carrying one of its labels rather than at all of
+ * them (a thousand services over five thousand entries would otherwise be five million
+ * label comparisons per rebuild).
+ */
+class InstanceIndex {
+  readonly #byNamespace = new Map<string, Instance[]>();
+  readonly #byLabel = new Map<string, Instance[]>();
+
+  constructor(instances: readonly Instance[]) {
+    for (const i of instances) {
+      push(this.#byNamespace, i.namespace, i);
+      for (const [k, v] of Object.entries(i.labels)) push(this.#byLabel, labelKey(i.namespace, k, v), i);
+    }
+  }
+
+  /** Instances of `namespace` whose labels include all of `selector` (all of them for an empty selector), in input order. */
+  select(namespace: string, selector: Record<string, string>): Instance[] {
+    const pairs = Object.entries(selector);
+    if (pairs.length === 0) return [...(this.#byNamespace.get(namespace) ?? [])];
+    const [k, v] = pairs[0];
+    return (this.#byLabel.get(labelKey(namespace, k, v)) ?? []).filter((i) => matches(selector, i.labels));
+  }
+}
+
+function labelKey(namespace: string, key: string, value: string): string {
+  return `${namespace}\n${key}\n${value}`;
+}
+
+function push<T>(map: Map<string, T[]>, key: string, value: T): void {
+  const list = map.get(key);
+  if (list) list.push(value);
+  else map.set(key, [value]);
 }
 
 function isIpAddress(address: string): boolean {
