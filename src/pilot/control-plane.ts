@@ -95,10 +95,16 @@ export class ControlPlane {
     this.#cleanups.push(this.store.watch(() => this.#snapshots.changed()));
     this.#cleanups.push(this.#registry.onChange(() => this.#snapshots.changed()));
     const host = this.#opts.host ?? "127.0.0.1";
-    const xds = await this.ads.start(this.#opts.xdsPort ?? 15010, host);
-    const monitoring = await this.#monitoring.start(this.#opts.monitoringPort ?? 15014, host);
-    this.#ports = { xds, monitoring };
-    return this.#ports;
+    try {
+      const xds = await this.ads.start(this.#opts.xdsPort ?? 15010, host);
+      const monitoring = await this.#monitoring.start(this.#opts.monitoringPort ?? 15014, host);
+      this.#ports = { xds, monitoring };
+      return this.#ports;
+    } catch (err) {
+      // Release the file watchers and the other server, or the process would hang on.
+      await this.stop();
+      throw err;
+    }
   }
 
   get ports(): { xds: number; monitoring: number } | undefined {

@@ -23,7 +23,9 @@ export class MonitoringServer {
   async start(port = 15014, host = "127.0.0.1"): Promise<number> {
     const server = http.createServer((req, res) => this.#handle(req, res));
     await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
+      server.once("error", (err: NodeJS.ErrnoException) =>
+        reject(new Error(`monitoring server cannot listen on ${host}:${port} (${err.code ?? err.message}); is the port in use? Pick another with --monitoring-port`)),
+      );
       server.listen(port, host, () => resolve());
     });
     this.#server = server;

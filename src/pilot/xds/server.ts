@@ -62,7 +62,9 @@ export class AdsServer {
     });
     const bound = await new Promise<number>((resolve, reject) => {
       const address = host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
-      server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p)));
+      server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, p) =>
+        err ? reject(new Error(`xDS server cannot listen on ${address} (${err.message}); is the port in use? Pick another with --xds-port`)) : resolve(p),
+      );
     });
     this.#server = server;
     this.#unsubscribe = this.#opts.snapshots.onChange(() => this.#debouncer.trigger());
