@@ -6,6 +6,7 @@ import type {
   CorsPolicy,
   Destination,
   HTTPFaultInjection,
+  HTTPMatchRequest,
   HTTPRetry,
   HTTPRoute,
   HTTPRouteDestination,
@@ -17,6 +18,7 @@ import type { MeshService } from "../../registry/types.ts";
 import type { EnvoyJson } from "./types.ts";
 import type { MatchScope } from "./route-match.ts";
 import { matchApplies, regexMatcher, stringMatcher, translateRouteMatch } from "./route-match.ts";
+import { delegatedMatches } from "./delegate.ts";
 import {
   EnvoyType,
   FilterName,
@@ -39,6 +41,8 @@ export interface RouteScope extends MatchScope {
   hashPolicy(hostname: string, subset: string | undefined, port: number): EnvoyJson[] | undefined;
   /** Records a translation problem against a config object (`Kind/ns/name`). */
   problem(resource: string, message: string): void;
+  /** A VirtualService by namespace and name, for delegation (absent: delegation unsupported). */
+  findVirtualService?(namespace: string, name: string, fromNamespace: string): Resource<"VirtualService"> | undefined;
 }
 
 export function outboundClusterName(port: number, subset: string | undefined, hostname: string): string {
@@ -317,32 +321,73 @@ function redirectAction(http: HTTPRoute, vs: Resource<"VirtualService">, scope: 
 
 /**
  * All Envoy routes of one VirtualService's `http` section for this scope, in order.
- * One Envoy route per applicable match; routes after a catch-all are unreachable and dropped.
+ * One Envoy route per applicable match; routes after a catch-all are unreachable and
+ * dropped. A `delegate` route is replaced by the delegate VirtualService's routes with
+ * matches merged (see delegate.ts); their destinations resolve in the delegate's
+ * namespace and their problems are reported against it.
  */
 export function translateHttpRoutes(vs: Resource<"VirtualService">, scope: RouteScope): EnvoyJson[] {
   const out: EnvoyJson[] = [];
   const namespace = vs.metadata.namespace ?? "default";
   const routes = vs.spec.http ?? [];
-  for (let index = 0; index < routes.length; index++) {
-    const http = routes[index];
-    const where = `spec.http[${index}]`;
-    if (http.delegate) {
-      scope.problem(vsKey(vs), `${where}.delegate: delegate VirtualServices are not supported yet; the route is skipped. Inline the delegate's routes.`);
-      continue;
-    }
-    reportBadDurations(http, (message) => scope.problem(vsKey(vs), `${where}.${message}`));
-    const matches = http.match && http.match.length > 0 ? http.match : [undefined];
+  // Emits one Istio route under the given matches; true when it produced a catch-all.
+  const emit = (http: HTTPRoute, matches: (HTTPMatchRequest | undefined)[], owner: Resource<"VirtualService">, where: string): boolean => {
+    reportBadDurations(http, (message) => scope.problem(vsKey(owner), `${where}.${message}`));
     let catchAll = false;
     for (const match of matches) {
       if (match && !matchApplies(match, scope, namespace)) continue;
-      const route = translateOneRoute(http, match === undefined ? undefined : match, vs, scope, where);
+      const route = translateOneRoute(http, match, owner, scope, where);
       if (!route) continue;
       out.push(route);
       if (isCatchAll(route.match as EnvoyJson)) catchAll = true;
     }
-    if (catchAll) break;
+    return catchAll;
+  };
+  for (let index = 0; index < routes.length; index++) {
+    const http = routes[index];
+    const where = `spec.http[${index}]`;
+    if (http.delegate) {
+      if (delegateRoutes(vs, http, where, scope, emit)) break;
+      continue;
+    }
+    const matches = http.match && http.match.length > 0 ? http.match : [undefined];
+    if (emit(http, matches, vs, where)) break;
   }
   return out;
+}
+
+function delegateRoutes(
+  root: Resource<"VirtualService">,
+  http: HTTPRoute,
+  where: string,
+  scope: RouteScope,
+  emit: (http: HTTPRoute, matches: (HTTPMatchRequest | undefined)[], owner: Resource<"VirtualService">, where: string) => boolean,
+): boolean {
+  const ref = http.delegate ?? {};
+  const namespace = ref.namespace ?? root.metadata.namespace ?? "default";
+  const rootNamespace = root.metadata.namespace ?? "default";
+  const target = ref.name ? scope.findVirtualService?.(namespace, ref.name, rootNamespace) : undefined;
+  if (!target) {
+    scope.problem(vsKey(root), `${where}.delegate: VirtualService ${namespace}/${ref.name ?? ""} does not exist or is not exported to ${rootNamespace}; the route is skipped. Create it, or fix the name and namespace.`);
+    return false;
+  }
+  if ((target.spec.hosts ?? []).length > 0) {
+    scope.problem(vsKey(root), `${where}.delegate: ${vsKey(target)} has hosts, so it is not a delegate; the route is skipped. Remove its hosts or route to a destination.`);
+    return false;
+  }
+  const subs = target.spec.http ?? [];
+  for (let j = 0; j < subs.length; j++) {
+    const sub = subs[j];
+    const subWhere = `spec.http[${j}]`;
+    if (sub.delegate) {
+      scope.problem(vsKey(target), `${subWhere}.delegate: a delegate cannot delegate again; the route is skipped. Route to a destination.`);
+      continue;
+    }
+    const matches = delegatedMatches(http.match, sub.match);
+    if (matches.length === 0) continue; // never reachable under this root route
+    if (emit(sub, matches, target, subWhere)) return true;
+  }
+  return false;
 }
 
 /**

@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { percentToFractional, toEnvoyDuration } from "../../../src/pilot/translate/envoy-json.ts";
 import { defaultRetryPolicy, translateHttpRoutes, translateRetryPolicy, translateFault } from "../../../src/pilot/translate/routes.ts";
 import { matchApplies, qualifyGateway, translateRouteMatch } from "../../../src/pilot/translate/route-match.ts";
+import { delegatedMatches, mergeMatch } from "../../../src/pilot/translate/delegate.ts";
 
 test("Istio durations become proto3 JSON durations", () => {
   assert.equal(toEnvoyDuration("5s"), "5s");
@@ -93,4 +94,17 @@ test("a bad duration is reported against its VirtualService and field, and the r
   assert.equal(routes.length, 1);
   assert.equal((routes[0].route as { timeout: string }).timeout, "0s");
   assert.ok(problems.some((p) => p.resource === "VirtualService/ns/r" && p.message.startsWith("spec.http[0].timeout:")));
+});
+
+test("delegate matches merge with the root's, and conflicting pairs are dropped", () => {
+  assert.deepEqual(mergeMatch({ uri: { prefix: "/api" } }, { uri: { exact: "/api/x" }, method: { exact: "GET" } }), {
+    uri: { exact: "/api/x" },
+    method: { exact: "GET" },
+  });
+  assert.equal(mergeMatch({ uri: { prefix: "/api" } }, { uri: { prefix: "/web" } }), null);
+  assert.equal(mergeMatch({ headers: { a: { exact: "1" } } }, { headers: { a: { exact: "2" } } }), null);
+  assert.equal(mergeMatch({ port: 80 }, { port: 81 }), null);
+  assert.deepEqual(delegatedMatches(undefined, undefined), [undefined]);
+  assert.deepEqual(delegatedMatches([{ uri: { prefix: "/a" } }], undefined), [{ uri: { prefix: "/a" } }]);
+  assert.deepEqual(delegatedMatches([{ uri: { prefix: "/a" } }], [{ uri: { prefix: "/b" } }]), []);
 });
