@@ -85,9 +85,14 @@ export class AdsServer {
 
   /** Rebuilds every proxy's resources from the current snapshot and sends what changed. */
   pushAll(changeAt = Date.now()): void {
-    for (const conn of this.#connections.values()) {
-      this.#build(conn);
-      conn.push(changeAt);
+    for (const conn of [...this.#connections.values()]) {
+      try {
+        this.#build(conn);
+        conn.push(changeAt);
+      } catch (err) {
+        // One broken stream must not hold up the others' pushes.
+        this.#log("error", `${conn.proxy.id}: push failed: ${err instanceof Error ? err.message : String(err)}`);
+      }
     }
   }
 
