@@ -175,8 +175,11 @@ function headerMutations(ops: HeaderOperations | undefined, into: EnvoyJson, dir
   for (const [key, value] of sortedEntries(ops.add)) {
     add.push({ header: { key, value }, append_action: "APPEND_IF_EXISTS_OR_ADD" });
   }
-  if (add.length > 0) into[`${direction}_headers_to_add`] = add;
-  if (ops.remove?.length) into[`${direction}_headers_to_remove`] = [...ops.remove];
+  // Appends: a route can get operations from both its destination and itself.
+  const addKey = `${direction}_headers_to_add`;
+  const removeKey = `${direction}_headers_to_remove`;
+  if (add.length > 0) into[addKey] = [...((into[addKey] as EnvoyJson[] | undefined) ?? []), ...add];
+  if (ops.remove?.length) into[removeKey] = [...((into[removeKey] as string[] | undefined) ?? []), ...ops.remove];
 }
 
 export function applyHeaders(headers: Headers | undefined, into: EnvoyJson): void {
