@@ -219,7 +219,7 @@ function fromServiceEntry(se: Resource<"ServiceEntry">, instances: InstanceIndex
       return i ? [i] : [];
     });
   } else if (spec.workloadSelector) {
-    const selector = spec.workloadSelector.matchLabels ?? {};
+    const selector = spec.workloadSelector.labels ?? {};
     const dns = resolution === "DNSLB" || resolution === "DNSRoundRobinLB";
     backing = instances.select(namespace, selector).filter((i) => dns || !i.dnsOnly);
   } else backing = [];

@@ -118,8 +118,8 @@ test("workload name and locality follow Istio's labels; hostname addresses only 
   const replica = entry("sa-logic-0", "demo", { address: "10.0.0.1", labels: { app: "sa-logic", "istio-locality": "eu.west.b" } }, { labels: { "service.istio.io/workload-name": "sa-logic" } });
   const runtimeReplica = entry("sa-logic-1", "demo", { address: "10.0.0.2", labels: { app: "other" } }, { annotations: { "skiff.dev/workload": "other" } });
   const byHostname = entry("vm-dns", "demo", { address: "vm.example.internal", labels: { app: "sa-logic" } });
-  const dnsEntry = serviceEntry("dns", "demo", { hosts: ["vms.internal"], resolution: "DNS", location: "MESH_INTERNAL", ports: [{ number: 80, name: "http", protocol: "HTTP" }], workloadSelector: { matchLabels: { app: "sa-logic" } } });
-  const staticEntry = serviceEntry("static", "demo", { hosts: ["static.internal"], resolution: "STATIC", location: "MESH_INTERNAL", ports: [{ number: 80, name: "http", protocol: "HTTP" }], workloadSelector: { matchLabels: { app: "sa-logic" } } });
+  const dnsEntry = serviceEntry("dns", "demo", { hosts: ["vms.internal"], resolution: "DNS", location: "MESH_INTERNAL", ports: [{ number: 80, name: "http", protocol: "HTTP" }], workloadSelector: { labels: { app: "sa-logic" } } });
+  const staticEntry = serviceEntry("static", "demo", { hosts: ["static.internal"], resolution: "STATIC", location: "MESH_INTERNAL", ports: [{ number: 80, name: "http", protocol: "HTTP" }], workloadSelector: { labels: { app: "sa-logic" } } });
   const snap = buildRegistry([logic, replica, runtimeReplica, byHostname, dnsEntry, staticEntry], DOMAIN);
   const otherService = service("other", "demo", { selector: { app: "other" }, ports: [{ name: "http", port: 80 }] });
   assert.equal(eps(buildRegistry([otherService, runtimeReplica], DOMAIN), "other.demo.svc.cluster.local", 80)[0].workloadName, "other");
@@ -236,7 +236,7 @@ test("ServiceEntry workloadSelector selects WorkloadEntries of its namespace", (
     location: "MESH_INTERNAL",
     resolution: "STATIC",
     ports: [{ number: 80, name: "web", protocol: "HTTP" }],
-    workloadSelector: { matchLabels: { app: "sa-logic" } },
+    workloadSelector: { labels: { app: "sa-logic" } },
   });
   const snap = buildRegistry([se, v1, v2, otherNs, otherApp], DOMAIN);
   // v2's ports map has `web`; v1's does too: the port named like the ServiceEntry port.
