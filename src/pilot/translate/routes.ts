@@ -254,9 +254,14 @@ function routeAction(
     // A single destination's header operations apply to the whole route.
     applyHeaders(live[0].headers, routeOut);
   } else {
+    // Envoy rejects weighted clusters whose weights sum to 0: without weights, split evenly.
+    const unweighted = live.every((d) => !d.weight);
+    if (unweighted) {
+      scope.problem(vsKey(vs), `${where}.route: several destinations and no weights; traffic is split evenly. Give each destination a weight (they should sum to 100).`);
+    }
     action.weighted_clusters = {
       clusters: live.map((d, i) => {
-        const entry: EnvoyJson = { name: resolved[i].cluster, weight: d.weight ?? 0 };
+        const entry: EnvoyJson = { name: resolved[i].cluster, weight: unweighted ? 1 : (d.weight ?? 0) };
         applyHeaders(d.headers, entry);
         return entry;
       }),

@@ -108,3 +108,26 @@ test("delegate matches merge with the root's, and conflicting pairs are dropped"
   assert.deepEqual(delegatedMatches([{ uri: { prefix: "/a" } }], undefined), [{ uri: { prefix: "/a" } }]);
   assert.deepEqual(delegatedMatches([{ uri: { prefix: "/a" } }], [{ uri: { prefix: "/b" } }]), []);
 });
+
+test("several destinations without weights are split evenly, and the omission is reported", () => {
+  const problems: string[] = [];
+  const vs = {
+    apiVersion: "networking.istio.io/v1",
+    kind: "VirtualService" as const,
+    metadata: { name: "r", namespace: "ns" },
+    spec: { hosts: ["r"], http: [{ route: [{ destination: { host: "a" } }, { destination: { host: "b" } }] }] },
+  };
+  const [route] = translateHttpRoutes(vs, {
+    port: 80,
+    gateways: ["mesh"],
+    proxyLabels: {},
+    proxyNamespace: "ns",
+    resolveHost: (h, ns) => `${h}.${ns}.svc.cluster.local`,
+    findService: () => undefined,
+    hashPolicy: () => undefined,
+    problem: (_resource, message) => problems.push(message),
+  });
+  const clusters = (route.route as { weighted_clusters: { clusters: { name: string; weight: number }[] } }).weighted_clusters.clusters;
+  assert.deepEqual(clusters.map((c) => c.weight), [1, 1]);
+  assert.ok(problems.some((m) => m.includes("no weights")));
+});
