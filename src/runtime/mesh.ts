@@ -3,13 +3,12 @@
 // sidecar, each registered as a WorkloadEntry. Workloads follow the config store: a
 // Workload added, changed or removed (file edit, `skiff apply`, `skiff delete`) starts,
 // restarts or stops its replicas.
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { kindInfo, resourceKey, type AnyResource, type Diagnostic, type Resource } from "../api/index.ts";
 import { MemorySource, ownerOf } from "../config/index.ts";
 import { ControlPlane, translate } from "../pilot/index.ts";
-import { buildBootstrap } from "../agent/index.ts";
+import { buildBootstrap, proxyCommand } from "../agent/index.ts";
 import { GATEWAY_HTTP_PORT_KEY, withGatewayPorts } from "./gateway-ports.ts";
 import { assignPorts, baseDir, injectionEnabled, planReplica, portsNeeded, workloadEntryFor } from "./plan.ts";
 import { PortAllocator } from "./ports.ts";
@@ -18,7 +17,6 @@ import { logDir, removeState, writeState, type MeshState, type ProcessRecord } f
 import { SupervisedProcess } from "./supervisor.ts";
 import { ReadinessProbe, httpCheck, readinessOptions } from "./probe.ts";
 
-const SKIFF_BIN = fileURLToPath(new URL("../../bin/skiff.js", import.meta.url));
 
 export const GATEWAY_NAME = "istio-ingressgateway";
 export const GATEWAY_NAMESPACE = "istio-system";
@@ -121,6 +119,8 @@ export class LocalMesh {
   /** Starts the control plane, the gateway and the workloads; `apiPort` is recorded in the state file. */
   async start(apiPort: number): Promise<void> {
     this.#apiPort = apiPort;
+    // Logs belong to one run of the mesh (as a pod's logs to its containers' lifetime).
+    rmSync(this.#logDir, { recursive: true, force: true });
     mkdirSync(this.#logDir, { recursive: true });
     this.#ports.reserve(this.#opts.httpPort);
     await this.cp.start();
@@ -165,8 +165,7 @@ export class LocalMesh {
     writeFileSync(file, JSON.stringify(bootstrap, null, 2) + "\n");
     this.#gateway = new SupervisedProcess({
       name: GATEWAY_NAME,
-      command: process.execPath,
-      args: [SKIFF_BIN, "proxy", "--bootstrap", file],
+      ...proxyCommand(file),
       cwd: this.#opts.runDir,
       env: { ...process.env },
       logFile: join(this.#logDir, `${GATEWAY_NAMESPACE}.${GATEWAY_NAME}.proxy.log`),

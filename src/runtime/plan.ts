@@ -138,7 +138,7 @@ export function workloadEntryFor(plan: ReplicaPlan, ready: boolean): AnyResource
       name: plan.name,
       namespace: plan.namespace,
       labels,
-      annotations: { "skiff.dev/workload": plan.workload, ...(ready ? {} : { [HEALTH_ANNOTATION]: "unhealthy" }) },
+      ...(ready ? {} : { annotations: { [HEALTH_ANNOTATION]: "unhealthy" } }),
     },
     spec: { address: "127.0.0.1", ports, labels, serviceAccount: plan.serviceAccount },
   };

@@ -3,14 +3,12 @@
 // runtime can update its WorkloadEntry (healthy only while app and sidecar are ready).
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import type { WorkloadProbe } from "../api/index.ts";
+import { proxyCommand } from "../agent/index.ts";
 import { sidecarBootstrap, probePort, type ReplicaPlan } from "./plan.ts";
 import { ReadinessProbe, checkFor, httpCheck, readinessOptions } from "./probe.ts";
 import { SupervisedProcess, type ProcessState } from "./supervisor.ts";
 
-/** The `skiff` entry point, to start sidecars as `skiff proxy --bootstrap FILE`. */
-const SKIFF_BIN = fileURLToPath(new URL("../../bin/skiff.js", import.meta.url));
 
 export interface ReplicaStatus {
   name: string;
@@ -74,8 +72,7 @@ export class Replica {
       writeFileSync(file, JSON.stringify(bootstrap, null, 2) + "\n");
       this.sidecar = new SupervisedProcess({
         name: `${plan.name} proxy`,
-        command: process.execPath,
-        args: [SKIFF_BIN, "proxy", "--bootstrap", file],
+        ...proxyCommand(file),
         cwd: plan.cwd,
         env: { ...process.env },
         logFile: join(opts.logDir, `${plan.namespace}.${plan.name}.proxy.log`),
