@@ -68,13 +68,19 @@ export function envoyRoot(): protobuf.Root {
   return root;
 }
 
-/** Looks up a message type by full name (with or without a leading dot). */
+const typeCache = new Map<string, protobuf.Type | undefined>();
+
+/** Looks up a message type by full name (with or without a leading dot); cached, as every Any needs one. */
 export function lookupMessageType(typeName: string): protobuf.Type | undefined {
+  if (typeCache.has(typeName)) return typeCache.get(typeName);
   const name = typeName.startsWith(".") ? typeName : `.${typeName}`;
+  let type: protobuf.Type | undefined;
   try {
     const found = envoyRoot().lookup(name);
-    return found instanceof protobuf.Type ? found : undefined;
+    type = found instanceof protobuf.Type ? found : undefined;
   } catch {
-    return undefined;
+    type = undefined;
   }
+  typeCache.set(typeName, type);
+  return type;
 }

@@ -34,12 +34,34 @@ export function shortHash(data: string | Uint8Array): string {
 }
 
 /**
+ * Encodings shared by all proxies: most proxies get byte-identical clusters and
+ * endpoints, and encoding (not translation) dominates the cost of a push. Keyed by the
+ * resource's JSON text; bounded by dropping everything when full (a push re-fills it).
+ */
+export class EncodeCache {
+  readonly #entries = new Map<string, { any: { type_url: string; value: Buffer }; hash: string }>();
+  constructor(private readonly maxEntries = 50_000) {}
+  get(text: string): { any: { type_url: string; value: Buffer }; hash: string } | undefined {
+    return this.#entries.get(text);
+  }
+  set(text: string, value: { any: { type_url: string; value: Buffer }; hash: string }): void {
+    if (this.#entries.size >= this.maxEntries) this.#entries.clear();
+    this.#entries.set(text, value);
+  }
+  get size(): number {
+    return this.#entries.size;
+  }
+}
+
+/**
  * Encodes every resource; `previous` lets unchanged JSON reuse its earlier encoding
- * (most pushes change a handful of resources out of many).
+ * (most pushes change a handful of resources out of many), `cache` shares encodings
+ * between proxies.
  */
 export function encodeResources(
   resources: EnvoyResources,
   previous: ReadonlyMap<string, ResourceSet> | undefined,
+  cache?: EncodeCache,
 ): { sets: Map<string, ResourceSet>; problems: TranslationProblem[] } {
   const sets = new Map<string, ResourceSet>();
   const problems: TranslationProblem[] = [];
@@ -55,9 +77,16 @@ export function encodeResources(
         set.set(name, old);
         continue;
       }
+      const shared = cache?.get(text);
+      if (shared) {
+        set.set(name, { name, json, ...shared });
+        continue;
+      }
       try {
         const any = encodeAny(json);
-        set.set(name, { name, json, any, hash: shortHash(any.value) });
+        const encoded = { any, hash: shortHash(any.value) };
+        cache?.set(text, encoded);
+        set.set(name, { name, json, ...encoded });
       } catch (err) {
         const message = err instanceof EnvoyJsonError ? err.message : String(err);
         problems.push({ resource: `${XdsTypeName[typeUrl as keyof typeof XdsTypeName]} ${name}`, message: `not sent, it does not encode: ${message}` });

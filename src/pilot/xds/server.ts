@@ -9,7 +9,7 @@ import { Debouncer, type DebounceOptions } from "./debounce.ts";
 import { adsServiceDefinition } from "./grpc-service.ts";
 import { XdsMetrics } from "./metrics.ts";
 import { NodeIdentityError, parseProxyNode, type XdsNode } from "./node.ts";
-import { encodeResources } from "./resources.ts";
+import { EncodeCache, encodeResources } from "./resources.ts";
 import type { ProxySyncStatus } from "./status.ts";
 
 export type TranslateFn = (snapshot: MeshSnapshot, proxy: ProxyNode) => TranslationResult;
@@ -38,6 +38,7 @@ export class AdsServer {
   readonly #log: LogFn;
   readonly #connections = new Map<string, ProxyConnection>();
   readonly #debouncer: Debouncer;
+  readonly #encodings = new EncodeCache();
   #server: grpc.Server | undefined;
   #unsubscribe: (() => void) | undefined;
   #nextId = 0;
@@ -165,7 +166,7 @@ export class AdsServer {
     let problems: TranslationProblem[];
     try {
       const result = this.#opts.translate(snapshot, conn.proxy);
-      const encoded = encodeResources(result.resources, conn.sets);
+      const encoded = encodeResources(result.resources, conn.sets, this.#encodings);
       conn.sets = encoded.sets;
       problems = [...result.problems, ...encoded.problems];
     } catch (err) {
