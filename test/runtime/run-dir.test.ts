@@ -1,0 +1,45 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { readState, removeState, runDir, runningMesh, stateFile, writeState, type MeshState } from "../../src/runtime/index.ts";
+
+function sample(pid: number): MeshState {
+  return {
+    pid,
+    startedAt: "2026-01-01T00:00:00.000Z",
+    files: ["/x/mesh.yaml"],
+    apiPort: 1,
+    xdsPort: 2,
+    monitoringPort: 3,
+    gateway: { httpPort: 8080, adminPort: 4 },
+    processes: [{ name: "a-0", role: "app", workload: "a", namespace: "default", pid: 123, logFile: "/x/a.log" }],
+  };
+}
+
+test("run directory: SKIFF_RUN_DIR wins, then XDG_RUNTIME_DIR/skiff, then the temp dir per user", () => {
+  assert.equal(runDir({ SKIFF_RUN_DIR: "/r", XDG_RUNTIME_DIR: "/run/user/1" }), "/r");
+  assert.equal(runDir({ XDG_RUNTIME_DIR: "/run/user/1" }), "/run/user/1/skiff");
+  assert.match(runDir({}), /skiff-[^/]+$/);
+});
+
+test("state round-trips, and is written whole (JSON), then removed", () => {
+  const dir = join(mkdtempSync(join(tmpdir(), "skiff-state-")), "nested");
+  writeState(dir, sample(process.pid));
+  assert.deepEqual(readState(dir), sample(process.pid));
+  assert.doesNotThrow(() => JSON.parse(readFileSync(stateFile(dir), "utf8")));
+  removeState(dir);
+  assert.equal(readState(dir), undefined);
+});
+
+test("a mesh counts as running only while its process lives; a garbled state is no mesh", () => {
+  const dir = mkdtempSync(join(tmpdir(), "skiff-state-"));
+  writeState(dir, sample(process.pid));
+  assert.equal(runningMesh(dir)?.pid, process.pid);
+  // A pid far above any pid_max: the mesh that wrote it is gone.
+  writeState(dir, sample(2 ** 30));
+  assert.equal(runningMesh(dir), undefined);
+  writeFileSync(stateFile(dir), "{ not json");
+  assert.equal(runningMesh(dir), undefined);
+});
