@@ -1,0 +1,4 @@
+// The telemetry room's public face: metrics registry and exposition, access-log
+// formatting and writers, spans, trace header codecs, exporters, and the
+// embedded trace store. Other rooms import only from here.
+export * from "./metrics/index.ts";

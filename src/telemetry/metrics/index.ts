@@ -1,0 +1,36 @@
+export {
+  MetricsRegistry,
+  MetricFamily,
+  PROMETHEUS_CONTENT_TYPE,
+  type FamilyOptions,
+  type FamilyOverrides,
+  type MetricType,
+  type CounterSeries,
+  type HistogramSeries,
+} from "./registry.ts";
+export {
+  escapeLabelValue,
+  formatNumber,
+  parseExposition,
+  parseSampleLine,
+  mergeExposition,
+  ExpositionParseError,
+  type Sample,
+  type Family,
+} from "./text-format.ts";
+export {
+  ISTIO_METRICS,
+  ISTIO_DURATION_BUCKETS_MS,
+  ISTIO_BYTES_BUCKETS,
+  HTTP_LABELS,
+  TCP_LABELS,
+  registerIstioMetrics,
+  istioLabelValues,
+  canonicalService,
+  canonicalRevision,
+  namespaceFromPrincipal,
+  type IstioFamilies,
+  type IstioMetricName,
+  type WorkloadMetadata,
+  type RequestFacts,
+} from "./istio.ts";
