@@ -242,6 +242,16 @@ export class HttpStream implements Exchange {
     this.done = true;
     this.ctx.responseCode = status;
     const res = this.res;
+    // A gRPC "trailers-only" upstream response carries grpc-status in its headers. Relayed
+    // as headers + empty body the client would never see the status, so move it to trailers.
+    let grpcTrailers: Record<string, string> | undefined;
+    if (headers["grpc-status"] !== undefined && this.req.httpVersionMajor === 2) {
+      grpcTrailers = {};
+      for (const k of ["grpc-status", "grpc-message", "grpc-status-details-bin"]) {
+        if (headers[k] !== undefined) grpcTrailers[k] = String(headers[k]);
+        delete headers[k];
+      }
+    }
     (res as http.ServerResponse).writeHead(status, this.finalHeaders(headers) as http.OutgoingHttpHeaders);
     return new Promise((resolve) => {
       body.on("data", (chunk: Buffer) => {
@@ -252,7 +262,7 @@ export class HttpStream implements Exchange {
         }
       });
       body.on("end", () => {
-        const t = trailers();
+        const t = grpcTrailers ? { ...grpcTrailers, ...trailers() } : trailers();
         if (Object.keys(t).length > 0) res.addTrailers(t);
         res.end();
         resolve();

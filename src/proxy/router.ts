@@ -172,6 +172,12 @@ export class Router {
     }
     // HTTP/1 `te: trailers` must survive for gRPC.
     if (headers.te === "trailers") outHeaders.te = "trailers";
+    const upgrade = s.upgradeSocket !== undefined;
+    if (upgrade) {
+      // WebSocket: the upgrade headers are hop-by-hop but the handshake needs them upstream.
+      outHeaders.connection = "upgrade";
+      outHeaders.upgrade = headers.upgrade;
+    }
 
     const lb: LbContext = { downstreamAddress: ctx.downstreamRemoteAddress };
     const hash = action.hashPolicies.length ? computeHash(action, s) : undefined;
@@ -238,7 +244,7 @@ export class Router {
         ctx.attempts = attempt + 1;
         ctx.upstreamHost = host.key;
         ctx.upstreamStartNs = process.hrtime.bigint();
-        result = await this.attempt(cluster, host, s.method, upstreamPath, authority, outHeaders, body, retry?.perTryTimeoutMs, overall.signal);
+        result = await this.attempt(cluster, host, s.method, upstreamPath, authority, outHeaders, body, retry?.perTryTimeoutMs, overall.signal, upgrade);
         lastWasPerTryTimeout = perTryTimeouts.has(result);
         const willRetry = attempt + 1 < maxAttempts && retry !== undefined && retriable(retry, result) && (!hasBody || tee!.replayable);
         if (!willRetry) {
@@ -310,6 +316,7 @@ export class Router {
     body: Readable | undefined,
     perTryTimeoutMs: number | undefined,
     overall: AbortSignal,
+    upgrade: boolean,
   ): Promise<UpstreamHttpResult> {
     const perTry = new AbortController();
     let perTryTimedOut = false;
@@ -323,7 +330,7 @@ export class Router {
           }, perTryTimeoutMs)
         : undefined;
     try {
-      const result = await cluster.httpRequest(host, { method, path, authority, headers: { ...headers }, body, signal: perTry.signal });
+      const result = await cluster.httpRequest(host, { method, path, authority, headers: { ...headers }, body, signal: perTry.signal, upgrade });
       if (perTryTimedOut && result.kind === "failure" && result.failure === "aborted") {
         // A per-try timeout is retriable like a reset, and it is an outlier signal.
         cluster.stats.upstream_rq_per_try_timeout++;
