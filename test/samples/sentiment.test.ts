@@ -2,10 +2,17 @@
 // (no mesh): what a user of the page, of curl, or of a sidecar in front of them sees.
 import assert from "node:assert/strict";
 import { mkdtemp, rm } from "node:fs/promises";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
 import { closedPort, postJson, startApp, startRecordingProxy, type RecordingProxy, type RunningApp } from "./sentiment-harness.ts";
+
+function sendTestJson(res: http.ServerResponse, body: unknown): void {
+  res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(body));
+}
 
 const POSITIVE = "I love this wonderful, happy day";
 const NEGATIVE = "This is a terrible, awful and sad mess";
@@ -294,6 +301,34 @@ describe("sentiment demo apps", () => {
       const listed = (await (await fetch(`${app.url}/feedback`)).json()) as unknown[];
       assert.ok(listed.every((e) => (e as { sentence: string }).sentence !== "x"), "nothing invalid was stored");
     });
+  });
+
+  test("SIGTERM drains: a request in flight still gets its answer, new connections are refused, exit 0", async () => {
+    // A stand-in for sa-logic that holds each request until the test releases it.
+    let arrived!: () => void;
+    const requestArrived = new Promise<void>((resolve) => (arrived = resolve));
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const slowLogic = http.createServer((req, res) => {
+      req.resume();
+      arrived();
+      void released.then(() => sendTestJson(res, { sentence: "held", polarity: 0.5, version: "held" }));
+    });
+    await new Promise<void>((resolve) => slowLogic.listen(0, "127.0.0.1", resolve));
+    cleanups.push(() => new Promise((resolve) => slowLogic.close(resolve)));
+    const draining = await startApp("sa-webapp", { SA_LOGIC_URL: `http://127.0.0.1:${(slowLogic.address() as AddressInfo).port}` });
+
+    const inFlight = postJson(`${draining.url}/sentiment`, { sentence: "held" });
+    await requestArrived;
+    const exitCode = draining.stop();
+    for (let i = 0; i < 200 && !draining.output().includes('"shutting down"'); i++) await sleep(25);
+    assert.match(draining.output(), /"shutting down"/);
+    await assert.rejects(fetch(`${draining.url}/healthz`), "a new connection is refused while draining");
+    release();
+    const answer = await inFlight;
+    assert.equal(answer.status, 200, answer.text);
+    assert.equal(answer.json.polarity, 0.5);
+    assert.equal(await exitCode, 0);
   });
 
   test("every app answers GET /healthz for the readiness probe", async () => {

@@ -13,8 +13,6 @@ export interface AppOptions {
   handler: Handler;
   /** Extra fields for the "listening" line (e.g. the version). */
   describe?: Record<string, unknown>;
-  /** Called once the server has closed, before exit (flush files and the like). */
-  onShutdown?: () => Promise<void> | void;
 }
 
 const SHUTDOWN_GRACE_MS = 10_000;
@@ -51,6 +49,9 @@ export async function runApp(options: AppOptions): Promise<number> {
   const server = http.createServer((req, res) => {
     const started = process.hrtime.bigint();
     res.on("finish", () => {
+      // While draining, a keep-alive connection that just finished its last request would
+      // otherwise hold the exit up until keepAliveTimeout; close it as soon as it is idle.
+      if (draining) setImmediate(() => server.closeIdleConnections());
       log(name, {
         method: req.method,
         path: req.url,
@@ -105,8 +106,7 @@ export async function runApp(options: AppOptions): Promise<number> {
       process.exit(1);
     }, SHUTDOWN_GRACE_MS);
     force.unref();
-    server.close(async () => {
-      await options.onShutdown?.();
+    server.close(() => {
       log(name, { msg: "stopped" });
       process.exit(0);
     });

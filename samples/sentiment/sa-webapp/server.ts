@@ -8,6 +8,7 @@
 import {
   log,
   OutboundTimeoutError,
+  proxyFor,
   readJsonObject,
   RequestError,
   runApp,
@@ -18,7 +19,24 @@ import {
 } from "../lib/index.ts";
 
 const NAME = "sa-webapp";
-const logicUrl = new URL("/analyse/sentiment", process.env.SA_LOGIC_URL || "http://sa-logic").href;
+const logicUrl = resolveLogicUrl(process.env.SA_LOGIC_URL || "http://sa-logic");
+
+/** Checks SA_LOGIC_URL and the proxy settings once, at start, rather than on every request. */
+function resolveLogicUrl(base: string): string {
+  try {
+    const url = new URL("/analyse/sentiment", base);
+    if (url.protocol !== "http:") throw new Error(`only http:// is supported (the sidecar adds TLS)`);
+    proxyFor(url, process.env);
+    return url.href;
+  } catch (err) {
+    const message = (err as Error).message;
+    log(NAME, {
+      level: "error",
+      msg: message.startsWith("HTTP_PROXY") ? message : `SA_LOGIC_URL="${base}": ${message}; set it like http://sa-logic or http://127.0.0.1:8081`,
+    });
+    process.exit(2);
+  }
+}
 
 interface LogicAnswer {
   polarity: number;
