@@ -15,6 +15,8 @@ interface World {
   listenerPort: number;
   /** Proxies (by pod name) whose translation throws. */
   broken: Set<string>;
+  /** Every proxy identity translation was asked for, in order. */
+  seen: ProxyNode[];
 }
 
 function resourcesFor(world: World): EnvoyResources {
@@ -32,7 +34,7 @@ function resourcesFor(world: World): EnvoyResources {
 }
 
 async function setup(initial: Partial<World> = {}) {
-  const world: World = { clusters: { a: ["10.0.0.1"], b: ["10.0.0.2"] }, listenerPort: 80, broken: new Set(), ...initial };
+  const world: World = { clusters: { a: ["10.0.0.1"], b: ["10.0.0.2"] }, listenerPort: 80, broken: new Set(), seen: [], ...initial };
   let version = 1;
   const listeners = new Set<() => void>();
   const snapshots: SnapshotProvider = {
@@ -45,6 +47,7 @@ async function setup(initial: Partial<World> = {}) {
   const logs: string[] = [];
   const ads = new AdsServer({
     translate: (_snapshot, proxy: ProxyNode) => {
+      world.seen.push(proxy);
       if (world.broken.has(proxy.podName)) throw new Error(`cannot translate for ${proxy.podName}`);
       return { resources: resourcesFor(world), problems: [] };
     },
@@ -270,3 +273,20 @@ async function waitFor(check: () => Promise<boolean>): Promise<void> {
   }
   throw new Error("condition not met in time");
 }
+
+test("a named LDS subscription makes a client proxyless and its listener names reach translation", async (t) => {
+  const env = await setup();
+  t.after(() => env.close());
+  const c = env.client("grpc-client.default");
+  c.request({ type_url: TypeUrl.listener, resource_names: ["0.0.0.0_80", "nosuch:1"] }, true);
+  const lds = await c.next();
+  assert.deepEqual(names(lds), ["0.0.0.0_80"], "only the existing requested listener");
+  const last = env.world.seen[env.world.seen.length - 1];
+  assert.equal(last.type, "proxyless");
+  assert.deepEqual(last.requestedListeners, ["0.0.0.0_80", "nosuch:1"]);
+  c.ack(lds, ["nosuch:1"]);
+  const narrowed = await c.next();
+  assert.deepEqual(names(narrowed), [], "LDS answers the new subscription in full: the dropped listener is gone");
+  assert.deepEqual(env.world.seen[env.world.seen.length - 1].requestedListeners, ["nosuch:1"]);
+  await waitFor(async () => JSON.parse((await env.get("/debug/syncz")).text)[0]?.type === "proxyless");
+});
