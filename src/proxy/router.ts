@@ -176,7 +176,7 @@ export class Router {
     if (upgrade) {
       // WebSocket: the upgrade headers are hop-by-hop but the handshake needs them upstream.
       outHeaders.connection = "upgrade";
-      outHeaders.upgrade = headers.upgrade;
+      outHeaders.upgrade = String(headers.upgrade ?? "websocket");
     }
 
     const lb: LbContext = { downstreamAddress: ctx.downstreamRemoteAddress };

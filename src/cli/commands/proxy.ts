@@ -1,0 +1,78 @@
+// `skiff proxy --bootstrap FILE [--node-id ID] [--xds-address HOST:PORT] [--admin-port N]`:
+// runs Skiff's proxy (sidecar or gateway, from the node id) driven by xDS.
+import { parseArgs } from "node:util";
+import { BootstrapError, Logger, Proxy, loadBootstrap, parseBootstrap, type Bootstrap, type LogLevel } from "../../proxy/index.ts";
+
+export const summary = "run Skiff's proxy (sidecar or gateway) driven by xDS";
+
+const USAGE = `usage: skiff proxy [--bootstrap FILE] [--node-id ID] [--xds-address HOST:PORT] [--admin-port N] [--log-level LEVEL]
+
+  --bootstrap FILE          Envoy-like bootstrap (YAML or JSON): node, admin, dynamic_resources/xds_address, static_resources
+  --node-id ID              node id, e.g. sidecar~10.0.0.1~app-1.default~default.svc.cluster.local or router~...
+  --xds-address HOST:PORT   the ADS server (plaintext), e.g. 127.0.0.1:15010
+  --admin-port N            admin endpoint port (default 15000; 0 picks a free port)
+  --log-level LEVEL         trace, debug, info (default), warning, error, critical, off
+
+Without --bootstrap, --node-id and --xds-address are required.
+SIGTERM drains listeners (in-flight requests finish), then exits.`;
+
+export async function run(args: string[]): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args,
+      options: {
+        bootstrap: { type: "string" },
+        "node-id": { type: "string" },
+        "xds-address": { type: "string" },
+        "admin-port": { type: "string" },
+        "log-level": { type: "string", default: "info" },
+        help: { type: "boolean", short: "h" },
+      },
+    }));
+  } catch (err) {
+    console.error(`skiff proxy: ${(err as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  const adminPort = values["admin-port"] === undefined ? undefined : Number(values["admin-port"]);
+  if (adminPort !== undefined && (!Number.isInteger(adminPort) || adminPort < 0 || adminPort > 65535)) {
+    console.error(`skiff proxy: --admin-port must be a port number (0-65535), got "${values["admin-port"]}"`);
+    return 2;
+  }
+  let bootstrap: Bootstrap;
+  try {
+    const overrides = { nodeId: values["node-id"], xdsAddress: values["xds-address"], adminPort };
+    if (values.bootstrap) bootstrap = loadBootstrap(values.bootstrap, overrides);
+    else {
+      if (!values["node-id"] || !values["xds-address"]) {
+        console.error(`skiff proxy: give --bootstrap FILE, or both --node-id and --xds-address\n\n${USAGE}`);
+        return 2;
+      }
+      bootstrap = parseBootstrap({}, "command line", overrides);
+    }
+  } catch (err) {
+    if (err instanceof BootstrapError) {
+      console.error(`skiff proxy: ${err.message}`);
+      return 2;
+    }
+    throw err;
+  }
+  const logger = new Logger(values["log-level"] as LogLevel);
+  let exit: (code: number) => void = () => {};
+  const done = new Promise<number>((resolve) => (exit = resolve));
+  const proxy = new Proxy({ bootstrap, logger, onQuit: () => exit(0) });
+  await proxy.start();
+  // Printed on stdout so scripts (and tests) can find the admin port when it was 0.
+  console.log(`skiff proxy ready: admin http://${bootstrap.adminAddress}:${proxy.admin.port}`);
+  const shutdown = (signal: string): void => {
+    logger.log("info", `${signal}: draining listeners`);
+    void proxy.quit();
+  };
+  process.once("SIGTERM", () => shutdown("SIGTERM"));
+  process.once("SIGINT", () => shutdown("SIGINT"));
+  return done;
+}
