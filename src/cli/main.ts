@@ -7,6 +7,8 @@ type CommandModule = { run(args: string[]): Promise<number>; summary: string };
 const commands: Record<string, () => Promise<CommandModule>> = {
   "control-plane": () => import("./commands/control-plane.ts"),
   "proxy-status": () => import("./commands/proxy-status.ts"),
+  proxy: () => import("./commands/proxy.ts"),
+  "proxy-config": () => import("./commands/proxy-config.ts"),
   apply: () => import("./commands/apply.ts"),
   delete: () => import("./commands/delete.ts"),
   logs: () => import("./commands/logs.ts"),
