@@ -65,6 +65,7 @@ export class Http1Pool implements ConnectionPool {
   }
 
   private readonly busy = new Set<net.Socket>();
+  private readonly upgraded = new Set<net.Socket>();
 
   private idleCount(): number {
     let n = 0;
@@ -117,6 +118,7 @@ export class Http1Pool implements ConnectionPool {
     this.closing = true;
     if (force) {
       this.agent.destroy();
+      for (const s of this.upgraded) s.destroy();
       return;
     }
     // Idle connections go now; busy ones close when their request ends (keepSocketAlive).
@@ -183,6 +185,9 @@ export class Http1Pool implements ConnectionPool {
       });
       creq.on("upgrade", (res, upSocket, head) => {
         cleanup();
+        // The socket left the agent; remember it so a forced close still ends it.
+        this.upgraded.add(upSocket);
+        upSocket.once("close", () => this.upgraded.delete(upSocket));
         finish();
         settle({ kind: "upgrade", host, status: 101, headers: res.headers, socket: upSocket, head });
       });
