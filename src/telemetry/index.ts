@@ -2,3 +2,4 @@
 // formatting and writers, spans, trace header codecs, exporters, and the
 // embedded trace store. Other rooms import only from here.
 export * from "./metrics/index.ts";
+export * from "./accesslog/index.ts";

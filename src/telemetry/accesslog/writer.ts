@@ -1,0 +1,83 @@
+// Where access log lines go: stdout or a file (`/dev/stdout` and `/dev/stderr`
+// mean the process's own streams, as in Istio's accessLogFile). Writes are buffered
+// and flushed on the next turn of the event loop, so the request path only appends
+// a string to an array. The buffer is bounded: while the destination is slow and
+// the backlog exceeds maxBufferedBytes, new lines are dropped and counted, because
+// an access log must never hold up or exhaust the proxy it describes.
+
+import { createWriteStream } from "node:fs";
+import type { Writable } from "node:stream";
+
+export interface AccessLogWriterOptions {
+  /** Upper bound on bytes waiting to be written (pending + in the stream). Default 4 MiB. */
+  maxBufferedBytes?: number;
+}
+
+export class AccessLogWriter {
+  private pending: string[] = [];
+  private pendingBytes = 0;
+  private scheduled = false;
+  private closed = false;
+  /** Lines dropped because the destination could not keep up. */
+  dropped = 0;
+  /** Lines handed to the destination. */
+  written = 0;
+  private readonly maxBufferedBytes: number;
+
+  constructor(
+    private readonly stream: Writable,
+    private readonly ownsStream: boolean,
+    options: AccessLogWriterOptions = {},
+  ) {
+    this.maxBufferedBytes = options.maxBufferedBytes ?? 4 * 1024 * 1024;
+    // A broken destination (EPIPE on stdout, a full disk) must not crash the proxy.
+    stream.on("error", () => {
+      this.closed = true;
+    });
+  }
+
+  /** Appends one formatted line (it should end with its own newline). Never blocks. */
+  write(line: string): void {
+    if (this.closed) return;
+    if (this.pendingBytes + this.stream.writableLength + line.length > this.maxBufferedBytes) {
+      this.dropped++;
+      return;
+    }
+    this.pending.push(line);
+    this.pendingBytes += line.length;
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(() => this.flush());
+    }
+  }
+
+  /** Hands everything pending to the stream in one write. */
+  flush(): void {
+    this.scheduled = false;
+    if (this.pending.length === 0 || this.closed) return;
+    const chunk = this.pending.length === 1 ? this.pending[0] : this.pending.join("");
+    this.written += this.pending.length;
+    this.pending = [];
+    this.pendingBytes = 0;
+    this.stream.write(chunk);
+  }
+
+  /** Flushes and, for files, closes; resolves when the data is handed to the OS. */
+  async close(): Promise<void> {
+    this.flush();
+    this.closed = true;
+    if (!this.ownsStream) {
+      if (this.stream.writableLength === 0) return;
+      await new Promise<void>((resolve) => this.stream.once("drain", () => resolve()));
+      return;
+    }
+    await new Promise<void>((resolve) => this.stream.end(() => resolve()));
+  }
+}
+
+/** A writer for meshConfig.accessLogFile: `/dev/stdout`, `/dev/stderr`, or a file appended to. */
+export function openAccessLog(path: string, options: AccessLogWriterOptions = {}): AccessLogWriter {
+  if (path === "/dev/stdout" || path === "") return new AccessLogWriter(process.stdout, false, options);
+  if (path === "/dev/stderr") return new AccessLogWriter(process.stderr, false, options);
+  return new AccessLogWriter(createWriteStream(path, { flags: "a" }), true, options);
+}
