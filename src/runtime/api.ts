@@ -5,9 +5,9 @@
 //   POST /delete {documents, namespace}   → ApplyOutcome
 // `documents` are the files' texts with their paths, parsed here so that diagnostics
 // point at the user's file and line and relative paths in Workloads resolve against it.
-import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import { loadText, sortDiagnostics, type AnyResource, type Diagnostic } from "../api/index.ts";
-import type { ApplyOutcome, LocalMesh, MeshStatus } from "./mesh.ts";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { formatDiagnostic, loadText, sortDiagnostics, type AnyResource, type Diagnostic } from "../api/index.ts";
+import type { ApplyOutcome, LocalMesh } from "./mesh.ts";
 
 export interface Document {
   file: string;
@@ -61,11 +61,13 @@ export class MeshApiServer {
         const body = (await readJson(req)) as ChangeRequest;
         const { resources, diagnostics } = parseDocuments(body.documents ?? []);
         if (diagnostics.some((d) => d.severity === "error")) {
-          return send(res, 422, { applied: false, diagnostics, objects: [] } satisfies ApplyOutcome);
+          return send(res, 422, { applied: false, diagnostics, messages: diagnostics.map(formatDiagnostic), objects: [] } satisfies ApplyOutcome);
         }
         const namespace = body.namespace || "default";
         const outcome = path === "/apply" ? this.mesh.apply(resources, namespace) : this.mesh.delete(resources, namespace);
         outcome.diagnostics = sortDiagnostics([...diagnostics, ...outcome.diagnostics]);
+        // Rendered here so the CLI need not load the api room to print them.
+        outcome.messages = outcome.diagnostics.map(formatDiagnostic);
         return send(res, outcome.applied ? 200 : 422, outcome);
       }
       send(res, 404, { error: `no such endpoint: ${req.method} ${path}` });
@@ -92,28 +94,3 @@ export class MeshApiServer {
   }
 }
 
-/** Client side: one JSON call to the running mesh's API. */
-export function callMesh<T>(apiPort: number, method: "GET" | "POST", path: string, body?: unknown): Promise<{ status: number; body: T }> {
-  return new Promise((resolve, reject) => {
-    const payload = body === undefined ? undefined : JSON.stringify(body);
-    const req = request(
-      { host: "127.0.0.1", port: apiPort, method, path, headers: payload ? { "content-type": "application/json", "content-length": Buffer.byteLength(payload) } : {}, timeout: 30_000 },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on("data", (c: Buffer) => chunks.push(c));
-        res.on("end", () => {
-          try {
-            resolve({ status: res.statusCode ?? 0, body: JSON.parse(Buffer.concat(chunks).toString("utf8")) as T });
-          } catch (err) {
-            reject(err);
-          }
-        });
-      },
-    );
-    req.on("timeout", () => req.destroy(new Error("the mesh did not answer within 30 s")));
-    req.on("error", reject);
-    req.end(payload);
-  });
-}
-
-export type { MeshStatus };

@@ -1,7 +1,9 @@
 // The runtime room's public face: `skiff up`'s local mesh (process mode), its run
 // directory and state, and the local API that `skiff apply/delete/status/logs` use.
+// Those commands import ./client.ts, the light half of this face (nothing heavy loaded).
 export { LocalMesh, GATEWAY_NAME, GATEWAY_NAMESPACE, GATEWAY_LABELS, type LocalMeshOptions, type MeshStatus, type GatewayStatus, type ApplyOutcome } from "./mesh.ts";
-export { MeshApiServer, callMesh, type ChangeRequest, type Document } from "./api.ts";
+export { MeshApiServer, type ChangeRequest, type Document } from "./api.ts";
+export { callMesh } from "./client.ts";
 export { runDir, logDir, stateFile, readState, writeState, removeState, runningMesh, processAlive, NoMeshError, type MeshState, type ProcessRecord } from "./run-dir.ts";
 export { Backoff, type BackoffOptions } from "./backoff.ts";
 export { PortAllocator, kernelFreePort } from "./ports.ts";

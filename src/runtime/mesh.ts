@@ -60,6 +60,8 @@ export interface MeshStatus {
 export interface ApplyOutcome {
   applied: boolean;
   diagnostics: Diagnostic[];
+  /** The diagnostics rendered for the terminal (FILE:LINE:COL Kind ns/name: field: message). */
+  messages?: string[];
   /** `Kind/namespace/name` of what was applied or deleted. */
   objects: string[];
   /** Objects delete could not remove, with why. */

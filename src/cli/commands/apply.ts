@@ -4,8 +4,7 @@
 import { readFile, readdir, stat } from "node:fs/promises";
 import { extname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { formatDiagnostic } from "../../api/index.ts";
-import { NoMeshError, callMesh, runDir, runningMesh, type ApplyOutcome, type Document } from "../../runtime/index.ts";
+import { NoMeshError, callMesh, runDir, runningMesh, type ApplyOutcome, type Document } from "../../runtime/client.ts";
 
 const CONFIG_EXTENSIONS = new Set([".yaml", ".yml", ".json"]);
 
@@ -79,7 +78,7 @@ ${verb === "apply" ? "Adds or updates the objects in the running mesh (all or no
     console.error(`skiff ${verb}: ${body.error}`);
     return 1;
   }
-  for (const d of body.diagnostics ?? []) console.error(formatDiagnostic(d));
+  for (const line of body.messages ?? []) console.error(line);
   if (status !== 200 || !body.applied) {
     console.error(`skiff ${verb}: refused; nothing was changed (the mesh keeps its current config)`);
     return 1;

@@ -2,7 +2,7 @@
 // sidecar's) log file under the run directory, for every replica of the workload.
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { NoMeshError, readState, runDir, type ProcessRecord } from "../../runtime/index.ts";
+import { NoMeshError, readState, runDir, type ProcessRecord } from "../../runtime/client.ts";
 
 export const summary = "show a workload's app or proxy logs (skiff up)";
 

@@ -3,7 +3,7 @@
 // with the control plane (from the control plane's /debug/syncz).
 import { parseArgs } from "node:util";
 import { request } from "node:http";
-import { NoMeshError, callMesh, runDir, runningMesh, type MeshStatus } from "../../runtime/index.ts";
+import { NoMeshError, callMesh, runDir, runningMesh, type MeshStatus } from "../../runtime/client.ts";
 
 export const summary = "show the running mesh: workloads, replicas, READY, proxy sync state";
 

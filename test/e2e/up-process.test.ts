@@ -1,0 +1,243 @@
+// `skiff up` in process mode as a user runs it: a real `skiff up` child process on a
+// small mesh (two node apps written here), `skiff apply` / `status` / `delete` as real
+// processes, requests through the ingress gateway on 127.0.0.1, then SIGTERM and no
+// process left behind.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { execFile, spawn } from "node:child_process";
+import { mkdtempSync, writeFileSync, existsSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { kernelFreePort, type MeshState } from "../../src/runtime/index.ts";
+
+const SKIFF = fileURLToPath(new URL("../../bin/skiff.js", import.meta.url));
+
+const APP = `
+import { createServer, request } from "node:http";
+const name = process.env.NAME;
+createServer((req, res) => {
+  if (req.url === "/healthz") return res.end("ok");
+  if (req.url === "/call-back") {
+    // Outbound through the sidecar, as any HTTP_PROXY-aware client does (absolute-form).
+    const proxy = new URL(process.env.HTTP_PROXY);
+    const r = request({ host: proxy.hostname, port: proxy.port, path: "http://back/", headers: { host: "back" } }, (up) => {
+      let body = "";
+      up.on("data", (c) => (body += c));
+      up.on("end", () => { res.writeHead(up.statusCode); res.end(name + " -> " + body); });
+    });
+    r.on("error", (e) => { res.writeHead(502); res.end(String(e)); });
+    return r.end();
+  }
+  res.end("hello from " + name);
+}).listen(Number(process.env.PORT), "127.0.0.1");
+process.on("SIGTERM", () => process.exit(0));
+`;
+
+function mesh(node: string): string {
+  const workload = (name: string, replicas: number): string => `---
+apiVersion: skiff.dev/v1alpha1
+kind: Workload
+metadata: { name: ${name}, namespace: shop }
+spec:
+  command: [${JSON.stringify(node)}, "app.mjs"]
+  env: { NAME: ${name} }
+  replicas: ${replicas}
+  ports: [{ name: http, containerPort: 8080 }]
+  labels: { app: ${name} }
+  readinessProbe: { httpGet: { path: /healthz, port: http }, periodSeconds: 1 }
+---
+apiVersion: v1
+kind: Service
+metadata: { name: ${name}, namespace: shop }
+spec:
+  selector: { app: ${name} }
+  ports: [{ name: http, port: 80, targetPort: http }]
+`;
+  return `apiVersion: v1
+kind: Namespace
+metadata: { name: shop, labels: { istio-injection: enabled } }
+${workload("front", 1)}${workload("back", 2)}`;
+}
+
+const GATEWAY = `apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: { name: web }
+spec:
+  selector: { istio: ingressgateway }
+  servers: [{ port: { number: 80, name: http, protocol: HTTP }, hosts: ["*"] }]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: web }
+spec:
+  hosts: ["*"]
+  gateways: [web]
+  http: [{ route: [{ destination: { host: front } }] }]
+`;
+
+const INVALID = `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: web }
+spec:
+  hosts: ["*"]
+  gateways: [web]
+  http: [{ route: [{ destination: { host: front }, weight: -5 }] }]
+`;
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function skiff(env: NodeJS.ProcessEnv, ...args: string[]): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [SKIFF, ...args], { env, timeout: 30_000 }, (err, stdout, stderr) => {
+      resolve({ code: err ? (typeof err.code === "number" ? err.code : 1) : 0, stdout, stderr });
+    });
+  });
+}
+
+async function get(port: number, path: string): Promise<{ status: number; body: string }> {
+  const res = await fetch(`http://127.0.0.1:${port}${path}`, { signal: AbortSignal.timeout(10_000) });
+  return { status: res.status, body: await res.text() };
+}
+
+/**
+ * Polls until `check` passes (bounded); returns the last value for the assertion. A
+ * connection refused or reset while a listener is replaced counts as "not yet".
+ */
+async function eventually<T>(fn: () => Promise<T>, check: (v: T) => boolean, tries = 100): Promise<T> {
+  let error: unknown;
+  for (let i = 0; i < tries; i++) {
+    try {
+      const value = await fn();
+      if (check(value) || i === tries - 1) return value;
+    } catch (err) {
+      error = err;
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw error;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+test("skiff status, apply and delete say clearly when no mesh is running", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "skiff-nomesh-"));
+  const env = { ...process.env, SKIFF_RUN_DIR: join(dir, "run") };
+  for (const args of [["status"], ["apply", "-f", dir], ["delete", "-f", dir]]) {
+    const r = await skiff(env, ...args);
+    assert.equal(r.code, 1, args.join(" "));
+    assert.match(r.stderr, new RegExp(`no mesh is running \\(looked in ${join(dir, "run")}\\)`));
+  }
+});
+
+test("skiff up: gateway 404 before a Gateway, routes after apply, status, refused invalid config, restart of a crashed app, delete, clean stop", { timeout: 120_000 }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "skiff-up-"));
+  writeFileSync(join(dir, "app.mjs"), APP);
+  writeFileSync(join(dir, "mesh.yaml"), mesh(process.execPath));
+  writeFileSync(join(dir, "gateway.yaml"), GATEWAY);
+  writeFileSync(join(dir, "invalid.yaml"), INVALID);
+  const runDir = join(dir, "run");
+  const env = { ...process.env, SKIFF_RUN_DIR: runDir };
+  const httpPort = await kernelFreePort();
+
+  const up = spawn(process.execPath, [SKIFF, "up", "-f", join(dir, "mesh.yaml"), "--port", String(httpPort)], { env, stdio: ["ignore", "pipe", "pipe"] });
+  let output = "";
+  up.stdout.on("data", (c: Buffer) => (output += c.toString()));
+  up.stderr.on("data", (c: Buffer) => (output += c.toString()));
+  const exited = new Promise<number | null>((resolve) => up.once("exit", (code) => resolve(code)));
+  t.after(() => {
+    if (up.exitCode === null) up.kill("SIGKILL");
+  });
+
+  // Up and ready (bounded by the test timeout as well).
+  for (let i = 0; i < 300 && !output.includes("skiff up: ready"); i++) {
+    if (up.exitCode !== null) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.match(output, /skiff up: ready/, output);
+  assert.match(output, new RegExp(`ingress gateway http://localhost:${httpPort}/`));
+  assert.match(output, /shop\/back-1 /);
+  const state = JSON.parse(readFileSync(join(runDir, "state.json"), "utf8")) as MeshState;
+  assert.equal(state.pid, up.pid);
+  assert.equal(state.processes.filter((p) => p.role === "app").length, 3);
+  assert.equal(state.processes.filter((p) => p.role === "sidecar").length, 3);
+
+  await t.test("before any Gateway the gateway answers 404", async () => {
+    assert.equal((await get(httpPort, "/")).status, 404);
+  });
+
+  await t.test("after skiff apply of a Gateway and VirtualService, requests reach the app through its sidecar", async () => {
+    const applied = await skiff(env, "apply", "-f", join(dir, "gateway.yaml"), "-n", "shop");
+    assert.equal(applied.code, 0, applied.stderr);
+    assert.match(applied.stdout, /Gateway\/shop\/web configured/);
+    assert.match(applied.stdout, /VirtualService\/shop\/web configured/);
+    const res = await eventually(() => get(httpPort, "/"), (r) => r.status === 200);
+    assert.deepEqual(res, { status: 200, body: "hello from front" });
+  });
+
+  await t.test("skiff status shows every replica 2/2 and each proxy synced", async () => {
+    const shown = await eventually(() => skiff(env, "status"), (r) => (r.stdout.match(/2\/2/g) ?? []).length === 3 && !/NOT CONNECTED|STALE|NACK/.test(r.stdout), 20);
+    assert.equal(shown.code, 0, shown.stderr);
+    for (const name of ["front-0", "back-0", "back-1"]) assert.match(shown.stdout, new RegExp(`shop\\s+${name}\\s+\\S+\\s+2/2\\s+Running\\s+0\\s+127\\.0\\.0\\.1:\\d+\\s+SYNCED`), shown.stdout);
+    assert.match(shown.stdout, /istio-system\s+istio-ingressgateway\s+istio-ingressgateway\s+1\/1\s+Running/);
+  });
+
+  await t.test("invalid config is refused with its errors and the mesh keeps serving", async () => {
+    const refused = await skiff(env, "apply", "-f", join(dir, "invalid.yaml"), "-n", "shop");
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /invalid\.yaml:\d+/);
+    assert.match(refused.stderr, /weight/);
+    assert.match(refused.stderr, /nothing was changed/);
+    assert.equal((await get(httpPort, "/")).status, 200);
+  });
+
+  await t.test("skiff logs shows the app's and the proxy's logs", async () => {
+    const logs = await skiff(env, "logs", "front", "-c", "proxy");
+    assert.equal(logs.code, 0, logs.stderr);
+    assert.match(logs.stdout, /sidecar~127\.0\.0\.1~front-0\.shop/);
+  });
+
+  await t.test("a crashed app is restarted and comes back ready", async () => {
+    const now = JSON.parse(readFileSync(join(runDir, "state.json"), "utf8")) as MeshState;
+    const front = now.processes.find((p) => p.role === "app" && p.name === "front-0");
+    assert.ok(front?.pid);
+    process.kill(front.pid, "SIGKILL");
+    const shown = await eventually(() => skiff(env, "status"), (r) => /shop\s+front-0\s+\S+\s+2\/2\s+Running\s+1\s/.test(r.stdout), 40);
+    assert.match(shown.stdout, /shop\s+front-0\s+\S+\s+2\/2\s+Running\s+1\s/, shown.stdout);
+    const res = await eventually(() => get(httpPort, "/"), (r) => r.status === 200);
+    assert.equal(res.body, "hello from front");
+  });
+
+  await t.test("an app reaches another service through its sidecar's HTTP proxy", { todo: "needs the proxy to route absolute-form requests (HCM allow_absolute_url)" }, async () => {
+    const res = await get(httpPort, "/call-back");
+    assert.deepEqual(res, { status: 200, body: "front -> hello from back" });
+  });
+
+  await t.test("skiff delete removes the routes: 404 again", async () => {
+    const deleted = await skiff(env, "delete", "-f", join(dir, "gateway.yaml"), "-n", "shop");
+    assert.equal(deleted.code, 0, deleted.stderr);
+    assert.match(deleted.stdout, /VirtualService\/shop\/web deleted/);
+    const res = await eventually(() => get(httpPort, "/"), (r) => r.status === 404);
+    assert.equal(res.status, 404);
+  });
+
+  const final = JSON.parse(readFileSync(join(runDir, "state.json"), "utf8")) as MeshState;
+  const pids = final.processes.map((p) => p.pid).filter((p): p is number => p !== undefined);
+  assert.equal(pids.length, 7);
+  up.kill("SIGTERM");
+  assert.equal(await exited, 0, output);
+  assert.match(output, /skiff up: stopped/);
+  assert.equal(existsSync(join(runDir, "state.json")), false);
+  for (const pid of pids) assert.equal(alive(pid), false, `process ${pid} outlived skiff up`);
+});
