@@ -57,6 +57,10 @@ export class Http1Pool implements ConnectionPool {
       this.connections--;
     });
     this.owner.stats.upstream_cx_http1_total++;
+    // Installed once per connection (not per request) so listeners do not pile up.
+    const release = () => this.busy.delete(socket);
+    socket.on("free", release);
+    socket.on("close", release);
     socket.on("timeout", () => {
       // The agent destroys free sockets on timeout; count it as Envoy's idle timeout.
       if (!this.busy.has(socket)) this.owner.stats.upstream_cx_idle_timeout++;
@@ -155,9 +159,6 @@ export class Http1Pool implements ConnectionPool {
         socket = s;
         this.busy.add(s);
         this.agent.requestsPerSocket.set(s, (this.agent.requestsPerSocket.get(s) ?? 0) + 1);
-        const release = () => this.busy.delete(s);
-        s.once("free", release);
-        s.once("close", release);
       });
       const onAbort = () => {
         stats.upstream_rq_cancelled++;
