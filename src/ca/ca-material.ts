@@ -15,7 +15,10 @@ export interface CaMaterial {
   /** The certificate whose key signs workload certificates (the root itself, or an intermediate). */
   signingCert: X509Certificate;
   key: SigningKey;
-  /** PEM certificates strictly between the signing certificate and the root. */
+  /**
+   * PEM certificates a workload presents after its own: the signing certificate when it
+   * is not itself a root, then any intermediates above it up to (not including) the root.
+   */
   intermediatesPem: string[];
   /** Trust anchors (PEM), what workloads verify peers against. */
   rootsPem: string[];
@@ -143,7 +146,7 @@ export async function loadCacerts(dir: string, now: Date): Promise<CaMaterial> {
   return {
     signingCert,
     key: await importSigningKey(keyPem, path(CACERTS_FILES.key)),
-    intermediatesPem: intermediates.map(pemOf),
+    intermediatesPem: [...(roots.some((r) => sameCertificate(r, signingCert)) ? [] : [signingCert]), ...intermediates].map(pemOf),
     rootsPem: roots.map(pemOf),
     source: `cacerts in ${dir}`,
   };

@@ -1,5 +1,6 @@
 // Shared by the CA tests: a workload-side CSR made the way an agent makes one, and a
 // temporary directory per test.
+import { execFileSync } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -22,5 +23,14 @@ export async function withTempDir<T>(fn: (dir: string) => Promise<T>): Promise<T
     return await fn(dir);
   } finally {
     await rm(dir, { recursive: true, force: true });
+  }
+}
+
+export function hasOpenssl(): boolean {
+  try {
+    execFileSync("openssl", ["version"], { stdio: "ignore" });
+    return true;
+  } catch {
+    return false;
   }
 }

@@ -5,7 +5,7 @@ import { execFileSync } from "node:child_process";
 import { readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { CaError, MeshCa, RuntimeTokenIssuer, RuntimeTokenVerifier, type VerifiedIdentity , x509 } from "../../src/ca/index.ts";
-import { makeCsr, withTempDir } from "./helpers.ts";
+import { hasOpenssl, makeCsr, withTempDir } from "./helpers.ts";
 
 async function proven(namespace: string, serviceAccount: string): Promise<VerifiedIdentity> {
   const issuer = RuntimeTokenIssuer.generate();
@@ -142,12 +142,3 @@ test("openssl verifies a workload certificate against the self-signed root", { s
     assert.match(out2, /leaf\.pem: OK/);
   });
 });
-
-export function hasOpenssl(): boolean {
-  try {
-    execFileSync("openssl", ["version"], { stdio: "ignore" });
-    return true;
-  } catch {
-    return false;
-  }
-}
