@@ -289,7 +289,8 @@ export class ListenerManager {
   }
 
   private bind(name: string, slot: Slot, l: ListenerInstance): void {
-    const server = net.createServer({ pauseOnConnect: true }, (socket) => this.onConnection(name, socket));
+    // noDelay: Nagle would hold small responses back for the peer's delayed ACK (~40 ms).
+    const server = net.createServer({ pauseOnConnect: true, noDelay: true }, (socket) => this.onConnection(name, socket));
     slot.server = server;
     slot.binding = new Promise((resolve) => {
       server.once("error", (err) => {

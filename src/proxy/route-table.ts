@@ -4,7 +4,7 @@
 // ConfigError with its path, which the xDS client turns into a NACK.
 import { RE2JS } from "re2js";
 import { ConfigError, arr, durationMs, fraction, num, obj, onlyFields, str, type Json } from "./json.ts";
-import { compileHeaderMatcher, compileRegex, compileSafeRegex, compileStringMatcher, type HeaderLookup, type HeaderPredicate, type StringPredicate } from "./string-match.ts";
+import { compileHeaderMatcher, compileRegex, compileSafeRegex, literalPrefix, compileStringMatcher, type HeaderLookup, type HeaderPredicate, type StringPredicate } from "./string-match.ts";
 import { compileHeaderMutation, type HeaderMutation } from "./header-mutation.ts";
 
 /** What a route match looks at. `path` excludes the query string. */
@@ -349,7 +349,8 @@ function compileRoute(r: Json, path: string, vhostRetry: RetryPolicy | undefined
     };
   } else if (m.safe_regex !== undefined) {
     const re = compileSafeRegex(m.safe_regex, `${mp}.safe_regex`);
-    pathTest = (p) => re.matches(p);
+    const literal = literalPrefix(String(obj(m.safe_regex)!.regex));
+    pathTest = literal ? (p) => p.startsWith(literal) && re.matches(p) : (p) => re.matches(p);
   } else {
     throw new ConfigError(mp, "route match needs prefix, path, path_separated_prefix or safe_regex");
   }
