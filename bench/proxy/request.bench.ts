@@ -36,7 +36,7 @@ function routeConfigJson(): Json {
 
 function micro(): void {
   const table = new RouteTable(routeConfigJson());
-  const requests = [
+  const requests: Array<{ host: string; path: string; headers: Record<string, string> }> = [
     { host: "svc42:80", path: "/api/v2/users", headers: { "x-canary": "true", "user-agent": "bench" } },
     { host: "svc7.default.svc.cluster.local", path: "/items/1234", headers: { "user-agent": "bench" } },
     { host: "svc19", path: "/index.html", headers: { "user-agent": "bench", "x-internal": "1" } },
