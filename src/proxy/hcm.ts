@@ -455,6 +455,15 @@ export class HttpConnectionManager {
     s.method = req.method ?? "GET";
     s.path = isH2 ? String(headers[":path"] ?? "/") : (req.url ?? "/");
     s.authority = String((isH2 ? headers[":authority"] : headers.host) ?? headers.host ?? "");
+    // An HTTP/1.1 request in absolute form (`GET http://sa-logic/x`, what clients send to
+    // an HTTP proxy such as the process-mode sidecar's HTTP_PROXY listener): as Envoy's
+    // codec does, the URL's authority becomes the host and its path the path.
+    if (!isH2 && /^https?:\/\//i.test(s.path)) {
+      const url = new URL(s.path);
+      s.authority = url.host;
+      headers.host = url.host;
+      s.path = `${url.pathname}${url.search}`;
+    }
     const socket = req.socket as Socket;
     const remote = socket.remoteAddress ?? "";
     s.scheme = "http";
