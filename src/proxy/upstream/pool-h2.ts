@@ -81,11 +81,23 @@ export class Http2Pool implements ConnectionPool {
     stats.upstream_rq_pending_total++;
     stats.upstream_rq_pending_active++;
     return new Promise((resolve) => {
-      this.queue.push(() => {
+      const start = () => {
         breaker.pending--;
         stats.upstream_rq_pending_active--;
         resolve(this.dispatch(req, done));
-      });
+      };
+      this.queue.push(start);
+      req.signal?.addEventListener("abort", () => {
+        const i = this.queue.indexOf(start);
+        if (i >= 0) {
+          this.queue.splice(i, 1);
+          breaker.pending--;
+          stats.upstream_rq_pending_active--;
+          stats.upstream_rq_cancelled++;
+          done();
+          resolve({ kind: "failure", failure: "aborted", host: this.host, detail: "request cancelled while waiting for a connection" });
+        }
+      }, { once: true });
     });
   }
 
