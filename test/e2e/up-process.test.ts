@@ -24,11 +24,12 @@ createServer((req, res) => {
     const r = request({ host: proxy.hostname, port: proxy.port, path: "http://back/", headers: { host: "back" } }, (up) => {
       let body = "";
       up.on("data", (c) => (body += c));
-      up.on("end", () => { res.writeHead(up.statusCode); res.end(name + " -> " + body); });
+      up.on("end", () => { res.writeHead(up.statusCode); res.end(name + " -> " + body + " @" + up.headers["x-replica"]); });
     });
     r.on("error", (e) => { res.writeHead(502); res.end(String(e)); });
     return r.end();
   }
+  res.setHeader("x-replica", process.env.PORT);
   res.end("hello from " + name);
 }).listen(Number(process.env.PORT), "127.0.0.1");
 process.on("SIGTERM", () => process.exit(0));
@@ -219,9 +220,17 @@ test("skiff up: gateway 404 before a Gateway, routes after apply, status, refuse
     assert.equal(res.body, "hello from front");
   });
 
-  await t.test("an app reaches another service through its sidecar's HTTP proxy", { todo: "needs the proxy to route absolute-form requests (HCM allow_absolute_url)" }, async () => {
-    const res = await get(httpPort, "/call-back");
-    assert.deepEqual(res, { status: 200, body: "front -> hello from back" });
+  await t.test("an app reaches another service through its sidecar's HTTP proxy", async () => {
+    const replicas = new Set<string>();
+    for (let i = 0; i < 20; i++) {
+      const res = await get(httpPort, "/call-back");
+      assert.equal(res.status, 200, res.body);
+      const m = /^front -> hello from back @(\d+)$/.exec(res.body);
+      assert.ok(m, res.body);
+      replicas.add(m[1]);
+    }
+    // Both back replicas are registered endpoints and take traffic.
+    assert.equal(replicas.size, 2);
   });
 
   await t.test("skiff delete removes the routes: 404 again", async () => {
