@@ -5,7 +5,7 @@ import { createPublicKey } from "node:crypto";
 import { x509 } from "./x509.ts";
 import { loadCacerts, loadOrCreateSelfSignedRoot, randomSerialHex, type CaMaterial } from "./ca-material.ts";
 import { CaError } from "./errors.ts";
-import { ECDSA_SHA256, generateP256, privateKeyPem } from "./keys.ts";
+import { generateP256, privateKeyPem } from "./keys.ts";
 import { pemOf } from "./pem.ts";
 import { spiffeId } from "./spiffe.ts";
 import type { VerifiedIdentity } from "./token.ts";
