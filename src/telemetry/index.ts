@@ -3,3 +3,5 @@
 // embedded trace store. Other rooms import only from here.
 export * from "./metrics/index.ts";
 export * from "./accesslog/index.ts";
+export * from "./tracing/index.ts";
+export * from "./trace-store/index.ts";
