@@ -3,6 +3,7 @@
 // or HTTP/1.x vs HTTP/2 (prior knowledge preface) on plaintext. The bytes are put back
 // with unshift so the chosen filter chain sees the connection from its first byte.
 import type { Socket } from "node:net";
+import { redirectedDestination } from "./original-dst.ts";
 
 export interface Inspection {
   transportProtocol: "tls" | "raw_buffer";
@@ -133,6 +134,8 @@ export function inspectSocket(socket: Socket, timeoutMs: number): Promise<Inspec
  * that were not redirected (and for process mode, where nothing is redirected).
  */
 export function originalDestination(socket: Socket): { address: string; port: number } {
+  const redirected = redirectedDestination(socket);
+  if (redirected) return { address: normalizeAddress(redirected.address), port: redirected.port };
   return { address: normalizeAddress(socket.localAddress ?? ""), port: socket.localPort ?? 0 };
 }
 

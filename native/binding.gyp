@@ -1,0 +1,9 @@
+{
+  "targets": [
+    {
+      "target_name": "skiff_original_dst",
+      "sources": ["src/original_dst.c"],
+      "cflags": ["-Wall", "-Wextra", "-O2"]
+    }
+  ]
+}
