@@ -142,3 +142,15 @@ test("openssl verifies a workload certificate against the self-signed root", { s
     assert.match(out2, /leaf\.pem: OK/);
   });
 });
+
+test("a workload certificate never outlives the CA certificate that signs it", async () => {
+  await withTempDir(async (dir) => {
+    const born = Date.UTC(2020, 0, 1);
+    await MeshCa.selfSigned(dir, { now: () => born });
+    const rootEnd = new Date(new X509Certificate(await readFile(join(dir, "ca-cert.pem"))).validTo).getTime();
+    const late = await MeshCa.selfSigned(dir, { now: () => rootEnd - 3600_000 });
+    const svid = await late.sign((await makeCsr()).csrPem, { identity: await proven("demo", "web") });
+    assert.equal(svid.notAfter.getTime(), rootEnd, "capped at the root's expiry instead of 24 h later");
+    await assert.rejects(MeshCa.selfSigned(dir, { now: () => rootEnd + 1000 }), /expired on .*replace it/);
+  });
+});
