@@ -10,12 +10,12 @@ import http2 from "node:http2";
 import { randomUUID } from "node:crypto";
 import type { Duplex, Readable } from "node:stream";
 import type { Socket } from "node:net";
-import { ConfigError, arr, num, obj, onlyFields, str, durationMs, type Json } from "./json.ts";
+import { ConfigError, arr, num, obj, onlyFields, str, type Json } from "./json.ts";
 import { RequestContextPool, ResponseFlag, type RequestContext, type RequestObserver } from "./request-context.ts";
 import { RouteTable, type CompiledRoute, type CompiledVirtualHost, type MatchInput } from "./route-table.ts";
 import type { Exchange, HttpFilter } from "./http-filter.ts";
 import type { HeaderMap } from "./header-mutation.ts";
-import { createHttpFilter, routerTypeUrl, validatePerFilterConfig } from "./filters/index.ts";
+import { connectionFacts, createHttpFilter, routerTypeUrl, validatePerFilterConfig } from "./filters/index.ts";
 import { Router, redirectLocation } from "./router.ts";
 import type { ClusterManagerApi, UpstreamUpgrade } from "./upstream/index.ts";
 import type { Counter, StatsRegistry } from "./stats.ts";
@@ -34,6 +34,7 @@ export interface HcmDeps {
   observers: readonly RequestObserver[];
   random: () => number;
   listenerName: string;
+  log?: (level: "info" | "warn" | "error", msg: string) => void;
 }
 
 interface HcmStats {
@@ -80,7 +81,6 @@ export interface HcmConfig {
   websocket: boolean;
   codec: "AUTO" | "HTTP1" | "HTTP2";
   serverName: string;
-  streamIdleTimeoutMs: number | undefined;
 }
 
 export function parseHcmConfig(json: Json, path: string, random: () => number): HcmConfig {
@@ -100,11 +100,10 @@ export function parseHcmConfig(json: Json, path: string, random: () => number): 
       "upgrade_configs",
       "codec_type",
       "server_name",
-      "stream_idle_timeout",
     ],
     // Harmless here: they only matter with TLS client certificates (not terminated yet), or
     // are normalisations Node already does, or timeouts we keep at Node's defaults.
-    ["forward_client_cert_details", "set_current_client_cert_details", "normalize_path", "merge_slashes", "path_with_escaped_slashes_action", "common_http_protocol_options", "http_protocol_options", "http2_protocol_options", "delayed_close_timeout", "request_id_extension", "internal_address_config", "server_header_transformation"],
+    ["forward_client_cert_details", "set_current_client_cert_details", "normalize_path", "merge_slashes", "path_with_escaped_slashes_action", "common_http_protocol_options", "http_protocol_options", "http2_protocol_options", "delayed_close_timeout", "request_id_extension", "internal_address_config", "server_header_transformation", "stream_idle_timeout"],
   );
   let routes: RouteSource;
   const rds = obj(json.rds);
@@ -158,7 +157,6 @@ export function parseHcmConfig(json: Json, path: string, random: () => number): 
     websocket,
     codec,
     serverName: str(json.server_name) ?? serverHeader,
-    streamIdleTimeoutMs: durationMs(json.stream_idle_timeout),
   };
 }
 
@@ -337,7 +335,7 @@ export class HttpConnectionManager {
     private readonly deps: HcmDeps,
   ) {
     this.config = parseHcmConfig(json, path, deps.random);
-    this.filters = this.config.filterEntries.slice(0, -1).map((f, i) => createHttpFilter(f, `${path}.http_filters[${i}]`, { random: deps.random }));
+    this.filters = this.config.filterEntries.slice(0, -1).map((f, i) => createHttpFilter(f, `${path}.http_filters[${i}]`, { random: deps.random, stats: deps.stats, statPrefix: this.config.statPrefix, log: deps.log }));
     this.router = new Router({ clusters: deps.clusters, random: deps.random });
     const prefix = `http.${this.config.statPrefix}.`;
     const s = deps.stats;
@@ -466,6 +464,13 @@ export class HttpConnectionManager {
     }
     const socket = req.socket as Socket;
     const remote = socket.remoteAddress ?? "";
+    // What RBAC reads about the connection (peer, destination, SNI, SPIFFE ID).
+    const facts = connectionFacts(socket);
+    ctx.directRemoteAddress = facts.remoteAddress;
+    ctx.downstreamLocalAddress = facts.localAddress;
+    ctx.downstreamLocalPort = facts.localPort;
+    ctx.peerPrincipal = facts.peerPrincipal;
+    ctx.requestedServerName = facts.serverName;
     s.scheme = "http";
     ctx.protocol = isH2 ? "HTTP/2" : `HTTP/${req.httpVersion}`;
     ctx.method = s.method;

@@ -10,6 +10,7 @@ import type { RouteTable } from "./route-table.ts";
 import type { RequestObserver } from "./request-context.ts";
 import type { Counter, StatsRegistry } from "./stats.ts";
 import { tcpProxy, type ClusterManagerApi } from "./upstream/index.ts";
+import { connectionFacts, createNetworkRbacFilter, type NetworkRbacFilter } from "./filters/index.ts";
 
 export const tcpProxyTypeUrl = "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy";
 
@@ -37,20 +38,23 @@ interface Chain {
   match: ChainMatch;
   hcm?: HttpConnectionManager;
   tcp?: { cluster: string; idleTimeoutMs: number | undefined };
+  /** Network RBAC filters before the terminal filter; a denied connection is closed. */
+  rbac: NetworkRbacFilter[];
 }
 
 function parseChain(json: Json, path: string, listenerName: string, deps: ListenerDeps): Chain {
   onlyFields(json, path, ["filter_chain_match", "filters", "name"], ["metadata"]);
   if (json.transport_socket !== undefined) throw new ConfigError(`${path}.transport_socket`, "TLS termination is not implemented yet");
   const filters = arr(json.filters);
-  if (filters.length !== 1) throw new ConfigError(`${path}.filters`, `expected exactly one network filter (http_connection_manager or tcp_proxy), got ${filters.length}`);
-  const f = filters[0];
-  const fp = `${path}.filters[0]`;
+  if (filters.length === 0) throw new ConfigError(`${path}.filters`, "expected a terminal network filter (http_connection_manager or tcp_proxy)");
+  const rbac = filters.slice(0, -1).map((nf, i) => createNetworkRbacFilter(nf, `${path}.filters[${i}]`, deps.stats));
+  const f = filters[filters.length - 1];
+  const fp = `${path}.filters[${filters.length - 1}]`;
   onlyFields(f, fp, ["name", "typed_config"]);
   const typed = obj(f.typed_config) ?? {};
   const type = str(typed["@type"]);
   const { "@type": _t, ...config } = typed;
-  const chain: Chain = { name: str(json.name) ?? "", match: parseChainMatch(obj(json.filter_chain_match), `${path}.filter_chain_match`) };
+  const chain: Chain = { name: str(json.name) ?? "", match: parseChainMatch(obj(json.filter_chain_match), `${path}.filter_chain_match`), rbac };
   if (type === hcmTypeUrl) {
     chain.hcm = new HttpConnectionManager(config, `${fp}.typed_config`, { ...deps, listenerName });
   } else if (type === tcpProxyTypeUrl) {
@@ -80,6 +84,7 @@ export class ListenerInstance {
   readonly chains: Chain[];
   readonly defaultChain: Chain | undefined;
   readonly inspect: boolean;
+  readonly inspectTimeoutMs: number;
   readonly stats: ListenerStats;
   readonly connections = new Set<net.Socket>();
   lastUpdated = new Date();
@@ -115,6 +120,7 @@ export class ListenerInstance {
     // Peek at the first bytes when a chain matches on them, or an HCM must tell h1 from h2.
     const all = this.defaultChain ? [...this.chains, this.defaultChain] : this.chains;
     this.inspect = all.some((c) => c.hcm !== undefined || c.match.serverNames.length > 0 || c.match.transportProtocol !== undefined || c.match.applicationProtocols.length > 0);
+    this.inspectTimeoutMs = durationMs(json.listener_filters_timeout) ?? 15_000;
     const prefix = `listener.${this.address}_${this.port}.`;
     this.stats = { cxTotal: deps.stats.counter(`${prefix}downstream_cx_total`), cxActive: deps.stats.gauge(`${prefix}downstream_cx_active`), noChain: deps.stats.counter(`${prefix}no_filter_chain_match`) };
   }
@@ -153,7 +159,7 @@ export class ListenerInstance {
     socket.on("error", () => socket.destroy());
     let insp: Inspection | undefined;
     if (this.inspect) {
-      insp = await inspectSocket(socket, 15_000);
+      insp = await inspectSocket(socket, this.inspectTimeoutMs);
       if (!insp) {
         socket.destroy();
         return;
@@ -173,6 +179,13 @@ export class ListenerInstance {
       this.stats.noChain.value++;
       socket.destroy();
       return;
+    }
+    if (chain.rbac.length > 0) {
+      const facts = connectionFacts(socket, dest, insp?.serverName);
+      if (!chain.rbac.every((r) => r.allows(facts))) {
+        socket.destroy(); // Envoy's network RBAC: a denied connection is closed
+        return;
+      }
     }
     if (chain.hcm) chain.hcm.handleConnection(socket, insp?.http2Preface === true);
     else if (chain.tcp) {
