@@ -105,12 +105,12 @@ export function parseB3Multi(h: Headers): TraceContext | undefined {
   const debug = flags === "1";
   const traceId = b3TraceId(first(h, "x-b3-traceid"));
   const spanId = b3SpanId(first(h, "x-b3-spanid"));
+  const decision = debug ? { sampled: true, debug: true } : s;
   if (!traceId || !spanId) {
-    if (debug || s.sampled !== undefined) return { traceId: "", spanId: "", sampled: debug ? true : s.sampled, debug: debug || undefined };
-    return undefined;
+    return decision.sampled !== undefined ? { traceId: "", spanId: "", ...decision } : undefined;
   }
   const parentSpanId = b3SpanId(first(h, "x-b3-parentspanid"));
-  return { traceId, spanId, parentSpanId, sampled: debug ? true : s.sampled, debug: debug || undefined };
+  return { traceId, spanId, ...(parentSpanId ? { parentSpanId } : {}), ...decision };
 }
 
 export function formatB3Multi(ctx: TraceContext): Record<string, string> {
@@ -140,7 +140,7 @@ export function parseB3Single(value: string | undefined): TraceContext | undefin
     parentSpanId = b3SpanId(parts[3]);
     if (!parentSpanId) return undefined;
   }
-  return { traceId, spanId, parentSpanId, ...s };
+  return { traceId, spanId, ...(parentSpanId ? { parentSpanId } : {}), ...s };
 }
 
 export function formatB3Single(ctx: TraceContext): string {
