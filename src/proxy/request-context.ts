@@ -56,6 +56,19 @@ export class RequestContext {
   routeName = "";
   clusterName = "";
   upstreamHost = "";
+  /** The downstream socket's own peer address (not x-forwarded-for's client); RBAC direct_remote_ip. */
+  directRemoteAddress = "";
+  /** Where the downstream connected to (the original destination); RBAC destination_ip/port. */
+  downstreamLocalAddress = "";
+  downstreamLocalPort = 0;
+  /** The downstream's URI SAN (SPIFFE ID) from its client certificate; "" when plaintext. */
+  peerPrincipal = "";
+  /** The SNI the downstream sent; "" when none. */
+  requestedServerName = "";
+  /** Envoy's %RESPONSE_CODE_DETAILS% when a filter answered (e.g. rbac_access_denied_matched_policy[none]). */
+  responseCodeDetails = "";
+  /** Dynamic metadata by filter name (jwt_authn payloads that RBAC reads); undefined until a filter sets some. */
+  dynamicMetadata: Record<string, Record<string, unknown>> | undefined = undefined;
   responseCode = 0;
   responseFlags = 0;
   attempts = 0;
@@ -79,6 +92,13 @@ export class RequestContext {
     this.routeName = "";
     this.clusterName = "";
     this.upstreamHost = "";
+    this.directRemoteAddress = "";
+    this.downstreamLocalAddress = "";
+    this.downstreamLocalPort = 0;
+    this.peerPrincipal = "";
+    this.requestedServerName = "";
+    this.responseCodeDetails = "";
+    this.dynamicMetadata = undefined;
     this.responseCode = 0;
     this.responseFlags = 0;
     this.attempts = 0;

@@ -4,11 +4,21 @@ import { ConfigError, obj, type Json } from "../json.ts";
 import type { HttpFilter } from "../http-filter.ts";
 import { compileFaultPerRoute, createFaultFilter, faultTypeUrl } from "./fault.ts";
 import { compileCorsPolicy, corsPolicyTypeUrl, corsTypeUrl, createCorsFilter } from "./cors.ts";
+import { compileRbacPerRoute, createRbacFilter, rbacPerRouteTypeUrl, rbacTypeUrl } from "./rbac.ts";
+import type { StatsRegistry } from "../stats.ts";
+
+export { connectionFacts } from "./rbac-connection.ts";
+export { createNetworkRbacFilter, type NetworkRbacFilter } from "./rbac.ts";
 
 export const routerTypeUrl = "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router";
 
 export interface FilterFactoryOptions {
   random?: () => number;
+  /** Where filters count (rbac.allowed, jwt_authn.denied …); a throwaway registry when absent. */
+  stats?: StatsRegistry;
+  /** The HCM's stat_prefix, for http.<prefix>.<filter stats>. */
+  statPrefix?: string;
+  log?: (level: "info" | "warn" | "error", msg: string) => void;
 }
 
 /** Build a (non-router) HTTP filter from an HCM http_filters entry. */
@@ -22,6 +32,8 @@ export function createHttpFilter(entry: Json, path: string, opts: FilterFactoryO
       return createFaultFilter(name, config, `${path}.typed_config`, opts.random);
     case corsTypeUrl:
       return createCorsFilter(name);
+    case rbacTypeUrl:
+      return createRbacFilter(name, config, `${path}.typed_config`, opts);
     default:
       throw new ConfigError(`${path}.typed_config`, `HTTP filter "${name}" (${type || "no typed_config"}) is not implemented by the skiff proxy`);
   }
@@ -33,6 +45,7 @@ export function validatePerFilterConfig(value: Json, path: string): void {
   if (v["@type"] === "type.googleapis.com/envoy.config.route.v3.FilterConfig") v = obj(v.config) ?? {};
   const { "@type": type, ...config } = v;
   if (type === faultTypeUrl) compileFaultPerRoute(v, path);
+  else if (type === rbacPerRouteTypeUrl) compileRbacPerRoute(config, path);
   else if (type === corsPolicyTypeUrl || type === "type.googleapis.com/envoy.config.route.v3.CorsPolicy") compileCorsPolicy(v, path);
   else throw new ConfigError(path, `per-route config ${String(type)} is not implemented`);
   void config;
