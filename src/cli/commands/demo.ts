@@ -1,18 +1,63 @@
-// `skiff demo` (what `npm start` runs): the sentiment-analysis demo mesh. The local
-// runtime that starts it (`skiff up`) is not built yet, so for now this says so and
-// points at what works today.
+// `skiff demo` (what `npm start` runs): the sentiment-analysis demo as a local mesh.
+// It is `skiff up -f samples/sentiment/mesh.yaml`, plus the tutorial's step 2 (the
+// Gateway and the ingress VirtualService) applied at once as `skiff apply` would, so the
+// printed URL works straight away and `skiff delete` / `skiff apply` can change them.
+// The tutorial itself (docs/local-mesh.md) starts from `skiff up` alone to show the
+// gateway's 404 before the Gateway is applied.
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { loadText, formatDiagnostic } from "../../api/index.ts";
+import { up } from "./up.ts";
 
-export const summary = "run the sentiment-analysis demo mesh (not available yet)";
+export const summary = "run the sentiment-analysis demo mesh (npm start)";
 
-export async function run(_args: string[]): Promise<number> {
-  console.log(
-    [
-      "The demo mesh is not available yet: `skiff up`, which starts it, is still being built.",
-      "What works today:",
-      "  skiff validate -f <files or directories>   validate Istio and Kubernetes YAML",
-      "  skiff control-plane -f <files>             run the xDS control plane on that config",
-      "See README.md and docs/ for details.",
-    ].join("\n"),
-  );
-  return 0;
+const SAMPLES = fileURLToPath(new URL("../../../samples/sentiment/", import.meta.url));
+const MESH = `${SAMPLES}mesh.yaml`;
+/** The tutorial's step 2: the ingress Gateway and the routes behind it. */
+const STEP_2 = [`${SAMPLES}istio/http-gateway.yaml`, `${SAMPLES}istio/vs-route-ingress.yaml`];
+
+export async function run(args: string[]): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({ args, options: { port: { type: "string", default: "8080" }, help: { type: "boolean", short: "h" } } }));
+  } catch (err) {
+    console.error(`skiff demo: ${err instanceof Error ? err.message : String(err)}\n\nusage: skiff demo [--port 8080]`);
+    return 2;
+  }
+  if (values.help) {
+    console.log("usage: skiff demo [--port 8080]\n\nRuns the sentiment-analysis demo: skiff up -f samples/sentiment/mesh.yaml, with the Gateway and\nVirtualService of samples/sentiment/istio/ applied. Ctrl-C stops it.");
+    return 0;
+  }
+  const httpPort = Number(values.port);
+  if (!Number.isInteger(httpPort) || httpPort < 1 || httpPort > 65535) {
+    console.error(`skiff demo: --port must be a port number 1-65535, not "${values.port}"`);
+    return 2;
+  }
+  return up({
+    files: [MESH],
+    httpPort,
+    waitSeconds: 90,
+    afterStart: (mesh) => {
+      const resources = STEP_2.flatMap((file) => {
+        const loaded = loadText(readFileSync(file, "utf8"), file);
+        for (const d of loaded.diagnostics) console.error(formatDiagnostic(d));
+        return loaded.resources;
+      });
+      const outcome = mesh.apply(resources, "demo");
+      for (const d of outcome.diagnostics) console.error(formatDiagnostic(d));
+      if (outcome.applied) for (const key of outcome.objects) console.log(`${key} configured (samples/sentiment/istio)`);
+    },
+    readyMessage: () => [
+      "",
+      `  Open http://localhost:${httpPort}/ and type a sentence.`,
+      "",
+      "  Try next (in another terminal):",
+      "    npx skiff status",
+      "    npx skiff apply -f samples/sentiment/istio/sa-logic-dr.yaml -f samples/sentiment/istio/sa-logic-vs.yaml",
+      "    npx skiff apply -f samples/sentiment/istio/sa-logic-v2.yaml",
+      "    npx skiff apply -f samples/sentiment/istio/sa-logic-vs-canary.yaml",
+      "  The walk-through is in docs/local-mesh.md.",
+    ],
+  });
 }
