@@ -11,6 +11,7 @@ let proxy: RunningProxy;
 let a: Upstream;
 let b: Upstream;
 let port: number;
+let ring: Upstream[];
 
 const route = (match: Record<string, unknown>, action: Record<string, unknown>, extra: Record<string, unknown> = {}) => ({ match, ...action, ...extra });
 
@@ -19,11 +20,15 @@ before(async () => {
   await ads.start();
   a = await startUpstream(undefined, "a");
   b = await startUpstream(undefined, "b");
+  ring = [await startUpstream(undefined, "r1"), await startUpstream(undefined, "r2"), await startUpstream(undefined, "r3")];
   proxy = await startProxy(ads, { random: (() => { let i = 0; return () => ((i++ * 0.37) % 1); })() });
   await serve(ads, proxy, {
-    clusters: [staticCluster("a", [a.port]), edsCluster("b")],
+    clusters: [staticCluster("a", [a.port]), edsCluster("b"), staticCluster("ring", ring.map((u) => u.port), { lb_policy: "RING_HASH" })],
     endpoints: [loadAssignment("b", [b.port])],
-    listeners: [httpListener("http", { rds: "80" })],
+    listeners: [
+      httpListener("http", { rds: "80" }),
+      httpListener("edge", { routeConfig: routeConfig("edge", [vhost("all", ["*"], [{ match: { prefix: "/" }, route: { cluster: "a" } }])]), hcm: { use_remote_address: true } }),
+    ],
     routes: [
       routeConfig(
         "80",
@@ -63,6 +68,7 @@ before(async () => {
               ),
               route({ prefix: "/split" }, { route: { weighted_clusters: { clusters: [{ name: "a", weight: 75 }, { name: "b", weight: 25 }] } } }),
               route({ prefix: "/a" }, { route: { cluster: "a" } }),
+              route({ prefix: "/sticky" }, { route: { cluster: "ring", hash_policy: [{ header: { header_name: "x-user" } }] } }),
             ],
             {
               request_headers_to_add: [{ header: { key: "x-vhost", value: "v" } }, { header: { key: "x-over", value: "vhost" }, append_action: "OVERWRITE_IF_EXISTS_OR_ADD" }],
@@ -78,6 +84,7 @@ before(async () => {
 });
 
 after(async () => {
+  for (const u of ring) await u.close();
   await proxy.stop();
   await ads.stop();
   await a.close();
@@ -176,4 +183,19 @@ test("weighted clusters split by weight", async () => {
   // The injected random source walks evenly over [0,1): 75/25 within a small margin.
   assert.ok(seen.a >= 26 && seen.a <= 34, JSON.stringify(seen));
   assert.equal(seen.a + seen.b, 40);
+});
+
+test("hash policy on a header: the same user sticks to one host, users spread over hosts", async () => {
+  const hostFor = async (user: string): Promise<string> => JSON.parse((await request(port, "/sticky", { headers: { "x-user": user } })).body).name;
+  const first = await hostFor("alice");
+  for (let i = 0; i < 5; i++) assert.equal(await hostFor("alice"), first);
+  const seen = new Set<string>();
+  for (let i = 0; i < 20; i++) seen.add(await hostFor(`user-${i}`));
+  assert.ok(seen.size > 1, `20 users all hashed to ${[...seen].join()}`);
+});
+
+test("use_remote_address appends the peer to x-forwarded-for and sets x-forwarded-proto", async () => {
+  const seen = JSON.parse((await request(proxy.port("edge"), "/", { headers: { "x-forwarded-for": "10.1.1.1", "x-forwarded-proto": "https" } })).body).headers;
+  assert.equal(seen["x-forwarded-for"], "10.1.1.1,127.0.0.1");
+  assert.equal(seen["x-forwarded-proto"], "http");
 });
