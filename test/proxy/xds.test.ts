@@ -48,12 +48,12 @@ test("an unimplemented HTTP filter is NACKed with its path; the previous config 
   const previous = ads.version("LDS");
   const bad = httpListener("inline", {
     routeConfig: direct("v2"),
-    filters: [{ name: "envoy.filters.http.rbac", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC" } }],
+    filters: [{ name: "envoy.filters.http.local_ratelimit", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit", stat_prefix: "rl" } }],
   });
   ads.set("LDS", [httpListener("main", { rds: "main" }), bad]);
   const nack = await ads.waitForNack("LDS");
   assert.equal(nack.version, previous, "a NACK reports the last accepted version");
-  assert.match(nack.error!, /listener inline: filter_chains\[0\]\.filters\[0\]\.typed_config\.http_filters\[0\]\.typed_config: HTTP filter "envoy\.filters\.http\.rbac" .* is not implemented/);
+  assert.match(nack.error!, /listener inline: filter_chains\[0\]\.filters\[0\]\.typed_config\.http_filters\[0\]\.typed_config: HTTP filter "envoy\.filters\.http\.local_ratelimit" .* is not implemented/);
   assert.equal((await request(proxy.port("inline"), "/")).body, "v1");
   const dump = (await (await fetch(`${proxy.adminUrl}/config_dump`)).json()) as { configs: Json[] };
   const listeners = dump.configs.find((c) => c["@type"] === "type.googleapis.com/envoy.admin.v3.ListenersConfigDump")!;
