@@ -44,6 +44,7 @@ export class ClusterImpl implements UpstreamCluster, PoolOwner {
   readonly connectTimeoutMs: number;
   readonly idleTimeoutMs: number;
   readonly maxRequestsPerConnection: number;
+  readonly maxConnectionDurationMs: number;
   warming: boolean;
   lastUpdated: Date;
   loadAssignment?: EnvoyJson;
@@ -65,6 +66,7 @@ export class ClusterImpl implements UpstreamCluster, PoolOwner {
     this.connectTimeoutMs = parsed.connectTimeoutMs;
     this.idleTimeoutMs = parsed.idleTimeoutMs;
     this.maxRequestsPerConnection = parsed.maxRequestsPerConnection;
+    this.maxConnectionDurationMs = parsed.maxConnectionDurationMs;
     this.lastUpdated = new Date(deps.now());
     this.lb = makeLoadBalancer(parsed, deps.random);
     if (parsed.outlier) {

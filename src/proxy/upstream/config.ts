@@ -37,6 +37,15 @@ export interface EndpointSpec {
   priority: number;
   hostname?: string;
   metadata?: EnvoyJson;
+  /** Where it came from in its ClusterLoadAssignment (for error messages). */
+  path?: string;
+}
+
+/** One of the cluster's transport_socket_matches: endpoints whose metadata matches use it. */
+export interface SocketMatch {
+  name: string;
+  match: Record<string, unknown>;
+  tls: boolean;
 }
 
 export type UpstreamProtocol = "h1" | "h2" | "downstream";
@@ -65,9 +74,12 @@ export interface ParsedCluster {
   idleTimeoutMs: number;
   /** 0 = unlimited. */
   maxRequestsPerConnection: number;
+  /** common_http_protocol_options.max_connection_duration; 0 = unlimited. */
+  maxConnectionDurationMs: number;
   dnsRefreshMs: number;
   dnsFamily: "v4" | "v6" | "any";
   cleanupIntervalMs: number;
+  socketMatches: SocketMatch[];
 }
 
 const CLUSTER_TYPES: ReadonlySet<string> = new Set(["STATIC", "STRICT_DNS", "LOGICAL_DNS", "EDS", "ORIGINAL_DST"]);
@@ -75,6 +87,7 @@ const LB_POLICIES: ReadonlySet<string> = new Set(["ROUND_ROBIN", "LEAST_REQUEST"
 const HEALTH: ReadonlySet<string> = new Set(["UNKNOWN", "HEALTHY", "UNHEALTHY", "DRAINING", "TIMEOUT", "DEGRADED"]);
 const HTTP_PROTOCOL_OPTIONS = "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
 const RAW_BUFFER = "type.googleapis.com/envoy.extensions.transport_sockets.raw_buffer.v3.RawBuffer";
+const UPSTREAM_TLS = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext";
 
 /** Collects errors with the resource and field path filled in. */
 class Problems {
@@ -114,7 +127,7 @@ const CLUSTER_FIELDS = [
   "least_request_lb_config", "round_robin_lb_config", "common_lb_config", "http2_protocol_options",
   "http_protocol_options", "typed_extension_protocol_options", "common_http_protocol_options",
   "max_requests_per_connection", "dns_refresh_rate", "dns_lookup_family", "respect_dns_ttl",
-  "cleanup_interval", "original_dst_lb_config", "transport_socket",
+  "cleanup_interval", "original_dst_lb_config", "transport_socket", "transport_socket_matches",
   // harmless:
   "alt_stat_name", "metadata", "per_connection_buffer_limit_bytes", "upstream_connection_options",
   "track_cluster_stats", "track_timeout_budgets", "ignore_health_on_host_removal",
@@ -153,6 +166,19 @@ export function parseCluster(json: EnvoyJson): { cluster?: ParsedCluster; errors
     if (!tc || tc["@type"] !== RAW_BUFFER) p.add("transport_socket", `only the raw_buffer (plaintext) transport socket is implemented, not ${JSON.stringify(tc?.["@type"] ?? ts.name)}`);
   }
 
+  // transport_socket_matches (Istio's auto mTLS): matching is implemented; TLS itself is
+  // not, so an endpoint that would use a TLS match is rejected where it appears.
+  const socketMatches: SocketMatch[] = [];
+  const tsm = Array.isArray(json.transport_socket_matches) ? json.transport_socket_matches : [];
+  tsm.forEach((raw, i) => {
+    const path = `transport_socket_matches[${i}]`;
+    const m = obj(raw) ?? {};
+    p.only(m, path, ["name", "match", "transport_socket"]);
+    const type = obj(obj(m.transport_socket)?.typed_config)?.["@type"];
+    if (type !== RAW_BUFFER && type !== UPSTREAM_TLS) p.add(`${path}.transport_socket`, `only raw_buffer and UpstreamTlsContext transport sockets can be matched, not ${JSON.stringify(type)}`);
+    socketMatches.push({ name: typeof m.name === "string" ? m.name : `#${i}`, match: obj(m.match) ?? {}, tls: type === UPSTREAM_TLS });
+  });
+
   // EDS
   let edsServiceName: string | undefined;
   if (type === "EDS") {
@@ -170,6 +196,7 @@ export function parseCluster(json: EnvoyJson): { cluster?: ParsedCluster; errors
     if (type === "EDS" || type === "ORIGINAL_DST") p.add("load_assignment", `${type} clusters take no inline load_assignment`);
     const parsed = parseEndpoints(la, p, "load_assignment");
     endpoints = parsed;
+    for (const e of tlsEndpointErrors(socketMatches, endpoints, `cluster "${name}"`)) p.add(e.field, e.message);
     if (type === "LOGICAL_DNS" && endpoints.length !== 1) p.add("load_assignment", `a LOGICAL_DNS cluster needs exactly one endpoint, found ${endpoints.length}`);
   }
   if (type === "STRICT_DNS" || type === "LOGICAL_DNS") {
@@ -224,9 +251,11 @@ export function parseCluster(json: EnvoyJson): { cluster?: ParsedCluster; errors
   // Upstream protocol, idle timeout, requests per connection.
   let protocol: UpstreamProtocol = json.http2_protocol_options !== undefined ? "h2" : "h1";
   let idleTimeoutMs = 3600_000;
+  let maxConnectionDurationMs = 0;
   let maxRequestsPerConnection = p.try("max_requests_per_connection", () => wrappedNumber(json.max_requests_per_connection) ?? 0, 0);
   const applyCommon = (c: EnvoyJson, path: string) => {
-    p.only(c, path, ["idle_timeout", "max_requests_per_connection", "max_headers_count", "headers_with_underscores_action"]);
+    p.only(c, path, ["idle_timeout", "max_requests_per_connection", "max_connection_duration", "max_headers_count", "headers_with_underscores_action"]);
+    maxConnectionDurationMs = p.try(`${path}.max_connection_duration`, () => durationMs(c.max_connection_duration) ?? maxConnectionDurationMs, maxConnectionDurationMs);
     idleTimeoutMs = p.try(`${path}.idle_timeout`, () => durationMs(c.idle_timeout) ?? idleTimeoutMs, idleTimeoutMs);
     maxRequestsPerConnection = p.try(`${path}.max_requests_per_connection`, () => wrappedNumber(c.max_requests_per_connection) ?? maxRequestsPerConnection, maxRequestsPerConnection);
   };
@@ -240,7 +269,7 @@ export function parseCluster(json: EnvoyJson): { cluster?: ParsedCluster; errors
       p.add(path, `only envoy.extensions.upstreams.http.v3.HttpProtocolOptions is implemented, not ${JSON.stringify(v["@type"])}`);
       continue;
     }
-    p.only(v, path, ["@type", "explicit_http_config", "use_downstream_protocol_config", "common_http_protocol_options", "upstream_http_protocol_options"]);
+    p.only(v, path, ["@type", "explicit_http_config", "use_downstream_protocol_config", "auto_config", "common_http_protocol_options", "upstream_http_protocol_options"]);
     const explicit = obj(v.explicit_http_config);
     if (explicit) {
       if (explicit.http2_protocol_options !== undefined) protocol = "h2";
@@ -248,9 +277,11 @@ export function parseCluster(json: EnvoyJson): { cluster?: ParsedCluster; errors
       else p.add(`${path}.explicit_http_config`, "only http_protocol_options (HTTP/1.1) and http2_protocol_options are implemented");
     } else if (v.use_downstream_protocol_config !== undefined) {
       protocol = "downstream";
-    } else {
-      p.add(path, "set explicit_http_config or use_downstream_protocol_config (auto_config needs TLS ALPN, not implemented)");
+    } else if (v.auto_config !== undefined) {
+      p.add(`${path}.auto_config`, "auto_config needs TLS ALPN, which is not implemented; use explicit_http_config or use_downstream_protocol_config");
     }
+    // No protocol selection at all (Envoy requires one; Skiff's translation sends only
+    // common_http_protocol_options for connection-pool settings): keep the cluster's default.
     const c = obj(v.common_http_protocol_options);
     if (c) applyCommon(c, `${path}.common_http_protocol_options`);
   }
@@ -273,7 +304,7 @@ export function parseCluster(json: EnvoyJson): { cluster?: ParsedCluster; errors
       name, type: type as ClusterType, lbPolicy: lbPolicy as LbPolicyName, connectTimeoutMs, edsServiceName,
       endpoints, loadAssignment: la, thresholds, outlier, panicThresholdPercent: panic, localityWeighted,
       ringMin, ringMax, maglevTableSize, choiceCount, activeRequestBias, protocol, idleTimeoutMs,
-      maxRequestsPerConnection, dnsRefreshMs, dnsFamily, cleanupIntervalMs,
+      maxRequestsPerConnection, maxConnectionDurationMs, socketMatches, dnsRefreshMs, dnsFamily, cleanupIntervalMs,
     },
   };
 }
@@ -382,7 +413,7 @@ function parseEndpoints(la: EnvoyJson, p: Problems, base: string): EndpointSpec[
       const weight = p.try(`${lpath}.load_balancing_weight`, () => wrappedNumber(lb.load_balancing_weight) ?? 1, 1);
       if (weight < 1) p.add(`${lpath}.load_balancing_weight`, `weight must be at least 1, got ${weight}`);
       out.push({
-        address, port, weight, healthStatus: healthStatus as HealthStatus, locality, localityWeight, priority,
+        path: lpath, address, port, weight, healthStatus: healthStatus as HealthStatus, locality, localityWeight, priority,
         hostname: typeof ep.hostname === "string" && ep.hostname ? ep.hostname : undefined,
         metadata: obj(lb.metadata),
       });
@@ -398,4 +429,30 @@ export function parseLoadAssignment(json: EnvoyJson): { name: string; endpoints?
   if (!name) p.add("cluster_name", "a ClusterLoadAssignment needs a cluster_name");
   const endpoints = parseEndpoints(json, p, "");
   return p.errors.length ? { name, errors: p.errors } : { name, endpoints, errors: [] };
+}
+
+/** The transport_socket_matches entry an endpoint uses: the first whose keys all equal its metadata. */
+export function matchSocket(matches: readonly SocketMatch[], spec: EndpointSpec): SocketMatch | undefined {
+  const fm = obj(spec.metadata?.filter_metadata);
+  const meta = obj(fm?.["envoy.transport_socket_match"]) ?? {};
+  return matches.find((m) => Object.entries(m.match).every(([k, v]) => meta[k] === v));
+}
+
+/**
+ * Endpoints that would need upstream TLS (not implemented): one error each, so the update
+ * is NACKed with the endpoint, the match and what to change, instead of failing requests.
+ */
+export function tlsEndpointErrors(matches: readonly SocketMatch[], endpoints: readonly EndpointSpec[], owner: string): Array<{ field: string; message: string }> {
+  const out: Array<{ field: string; message: string }> = [];
+  if (!matches.some((m) => m.tls)) return out;
+  for (const ep of endpoints) {
+    const m = matchSocket(matches, ep);
+    if (m?.tls) {
+      out.push({
+        field: ep.path ?? "endpoints",
+        message: `endpoint ${ep.address}:${ep.port} matches transport_socket_matches "${m.name}" of ${owner}, which needs upstream TLS; skiff's proxy does not originate TLS yet (disable mTLS for this destination, e.g. a DestinationRule with tls.mode DISABLE)`,
+      });
+    }
+  }
+  return out;
 }

@@ -22,8 +22,10 @@ class PoolAgent extends http.Agent {
     return this.pool.newConnection();
   }
 
+  readonly expired = new WeakSet<net.Socket>();
+
   override keepSocketAlive(socket: net.Socket): boolean {
-    if (this.pool.closing) return false;
+    if (this.pool.closing || this.expired.has(socket)) return false;
     const max = this.pool.owner.maxRequestsPerConnection;
     if (max > 0 && (this.requestsPerSocket.get(socket) ?? 0) >= max) {
       this.pool.owner.stats.upstream_cx_max_requests++;
@@ -57,6 +59,16 @@ export class Http1Pool implements ConnectionPool {
       this.connections--;
     });
     this.owner.stats.upstream_cx_http1_total++;
+    const maxAge = this.owner.maxConnectionDurationMs;
+    if (maxAge > 0) {
+      // max_connection_duration: an idle connection closes now, a busy one after its request.
+      const timer = setTimeout(() => {
+        this.agent.expired.add(socket);
+        if (!this.busy.has(socket)) socket.destroy();
+      }, maxAge);
+      timer.unref();
+      socket.once("close", () => clearTimeout(timer));
+    }
     // Installed once per connection (not per request) so listeners do not pile up.
     const release = () => this.busy.delete(socket);
     socket.on("free", release);

@@ -56,6 +56,15 @@ export class Http2Pool implements ConnectionPool {
       if (this.current === s) this.current = undefined;
       if (!socket.destroyed) socket.destroy();
     });
+    if (this.owner.maxConnectionDurationMs > 0) {
+      // max_connection_duration: stop using the session; it closes when its streams finish.
+      const timer = setTimeout(() => {
+        s.draining = true;
+        session.close();
+      }, this.owner.maxConnectionDurationMs);
+      timer.unref();
+      session.once("close", () => clearTimeout(timer));
+    }
     if (this.owner.idleTimeoutMs > 0) {
       session.setTimeout(this.owner.idleTimeoutMs, () => {
         if (s.active === 0) {

@@ -12,6 +12,8 @@ export interface PoolOwner {
   readonly idleTimeoutMs: number;
   /** 0 = unlimited. */
   readonly maxRequestsPerConnection: number;
+  /** 0 = unlimited: connections are drained (closed once idle) after this long. */
+  readonly maxConnectionDurationMs: number;
   /** A connection closed or a request finished somewhere in the cluster: pending requests may proceed. */
   capacityFreed(): void;
 }

@@ -89,3 +89,25 @@ test("dump() shows hosts with Envoy health flags; stats() and Prometheus use Env
   assert.match(text, /^# TYPE envoy_cluster_upstream_rq_total counter$/m);
   assert.match(text, /^envoy_cluster_membership_total\{envoy_cluster_name="outbound\|80\|\|a\.default\.svc\.cluster\.local"\} 2$/m);
 });
+
+test("transport_socket_matches (Istio auto mTLS): plaintext endpoints are accepted, TLS ones are rejected precisely", () => {
+  const cm = new ClusterManager();
+  const tls = { "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext", sni: "outbound_.80_._.a" };
+  const raw = { "@type": "type.googleapis.com/envoy.extensions.transport_sockets.raw_buffer.v3.RawBuffer" };
+  const r = cm.applyClusters([{
+    name: "a", type: "EDS", eds_cluster_config: { eds_config: { ads: {} } },
+    transport_socket_matches: [
+      { name: "tlsMode-istio", match: { tlsMode: "istio" }, transport_socket: { name: "envoy.transport_sockets.tls", typed_config: tls } },
+      { name: "tlsMode-disabled", match: {}, transport_socket: { name: "envoy.transport_sockets.raw_buffer", typed_config: raw } },
+    ],
+  }]);
+  assert.deepEqual(r.errors, []);
+  const meta = (mode: string) => ({ filter_metadata: { "envoy.transport_socket_match": { tlsMode: mode } } });
+  assert.equal(cm.applyEndpoints([{ cluster_name: "a", endpoints: [{ lb_endpoints: [endpoint(8080, { metadata: meta("disabled") }), endpoint(8081)] }] }]).ok, true);
+  assert.equal(cm.get("a")!.hosts().length, 2);
+  const bad = cm.applyEndpoints([{ cluster_name: "a", endpoints: [{ lb_endpoints: [endpoint(8080), endpoint(8082, { metadata: meta("istio") })] }] }]);
+  assert.equal(bad.ok, false);
+  assert.equal(bad.errors[0].field, "endpoints[0].lb_endpoints[1]");
+  assert.match(bad.errors[0].message, /127\.0\.0\.1:8082 matches transport_socket_matches "tlsMode-istio" of cluster "a", which needs upstream TLS/);
+  assert.equal(cm.get("a")!.hosts().length, 2, "the previous assignment stays");
+});

@@ -213,3 +213,26 @@ test("aborting the signal cancels the request", async () => {
     await s.close();
   }
 });
+
+test("max_connection_duration retires a connection; options without a protocol choice keep HTTP/1.1", async () => {
+  const s = await startHttp1("a");
+  const { cm, c } = make(s.port, {
+    typed_extension_protocol_options: {
+      "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+        "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+        common_http_protocol_options: { idle_timeout: "90s", max_connection_duration: "0.1s" },
+      },
+    },
+  });
+  try {
+    const first = await get(c);
+    assert.equal(first.result.kind === "response" && first.result.protocol, "h1");
+    for (let i = 0; i < 200 && c.stats.upstream_cx_active > 0; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(c.stats.upstream_cx_active, 0);
+    await get(c);
+    assert.equal(s.connections, 2);
+  } finally {
+    await cm.close();
+    await s.close();
+  }
+});
