@@ -5,6 +5,7 @@ import type { HttpFilter } from "../http-filter.ts";
 import { compileFaultPerRoute, createFaultFilter, faultTypeUrl } from "./fault.ts";
 import { compileCorsPolicy, corsPolicyTypeUrl, corsTypeUrl, createCorsFilter } from "./cors.ts";
 import { compileRbacPerRoute, createRbacFilter, rbacPerRouteTypeUrl, rbacTypeUrl } from "./rbac.ts";
+import { compileJwtPerRoute, createJwtAuthnFilter, jwtAuthnTypeUrl, jwtPerRouteTypeUrl } from "./jwt-authn.ts";
 import type { StatsRegistry } from "../stats.ts";
 
 export { connectionFacts } from "./rbac-connection.ts";
@@ -34,6 +35,8 @@ export function createHttpFilter(entry: Json, path: string, opts: FilterFactoryO
       return createCorsFilter(name);
     case rbacTypeUrl:
       return createRbacFilter(name, config, `${path}.typed_config`, opts);
+    case jwtAuthnTypeUrl:
+      return createJwtAuthnFilter(name, config, `${path}.typed_config`, opts);
     default:
       throw new ConfigError(`${path}.typed_config`, `HTTP filter "${name}" (${type || "no typed_config"}) is not implemented by the skiff proxy`);
   }
@@ -46,6 +49,7 @@ export function validatePerFilterConfig(value: Json, path: string): void {
   const { "@type": type, ...config } = v;
   if (type === faultTypeUrl) compileFaultPerRoute(v, path);
   else if (type === rbacPerRouteTypeUrl) compileRbacPerRoute(config, path);
+  else if (type === jwtPerRouteTypeUrl) compileJwtPerRoute(config, path);
   else if (type === corsPolicyTypeUrl || type === "type.googleapis.com/envoy.config.route.v3.CorsPolicy") compileCorsPolicy(v, path);
   else throw new ConfigError(path, `per-route config ${String(type)} is not implemented`);
   void config;
