@@ -67,7 +67,10 @@ export class Proxy {
     if (this.bootstrap.xdsAddress) {
       this.xds = new XdsClient({
         address: this.bootstrap.xdsAddress,
-        node: { id: this.bootstrap.node.id, cluster: this.bootstrap.node.cluster, metadata: this.bootstrap.node.metadata, user_agent_name: "skiff-proxy" },
+        // SKIFF_TLS "false": TLS transport sockets are not implemented yet, so the control
+        // plane sends this proxy no mesh mTLS (see docs/translation.md "Security"). Remove
+        // when they are.
+        node: { id: this.bootstrap.node.id, cluster: this.bootstrap.node.cluster, metadata: { ...this.bootstrap.node.metadata, SKIFF_TLS: "false" }, user_agent_name: "skiff-proxy" },
         handlers: {
           apply: (type, resources, version) => this.apply(type, resources, version),
           resourceNames: (type) => (type === "EDS" ? this.clusters.edsResourceNames().sort() : this.listeners.routeConfigNames()),

@@ -15,10 +15,17 @@ import { protocolFamily } from "./listeners.ts";
 
 export const VIRTUAL_INBOUND_PORT = 15006;
 
+/** What one inbound chain serves: an HTTP or TCP port, or one half of a sniffed port. */
+export type InboundChainKind = "http" | "tcp" | "sniffed-http" | "sniffed-tcp";
+
 export interface InboundOptions {
   httpFilters?: HttpFilterSlots;
-  /** Decorates each port's filter chain (e.g. mTLS transport_socket); called in port order. */
-  decorateChain?: (chain: EnvoyJson, port: number) => EnvoyJson;
+  /**
+   * Decorates each port's filter chain (e.g. mTLS transport_socket, network RBAC); called
+   * in port order with what the chain serves. May return several chains (PERMISSIVE mTLS
+   * serves a TLS and a plaintext chain per port).
+   */
+  decorateChain?: (chain: EnvoyJson, port: number, kind: InboundChainKind) => EnvoyJson | EnvoyJson[];
 }
 
 /**
@@ -81,16 +88,19 @@ function portChains(port: number, family: "http" | "tcp" | "sniffed", options: I
       filters: options.httpFilters,
     });
   const tcp = (): EnvoyJson => tcpProxy(cluster, cluster);
-  const decorate = options.decorateChain ?? ((c: EnvoyJson) => c);
+  const decorate = (chain: EnvoyJson, kind: InboundChainKind): EnvoyJson[] => {
+    const out = options.decorateChain ? options.decorateChain(chain, port, kind) : chain;
+    return Array.isArray(out) ? out : [out];
+  };
   const match = (extra: EnvoyJson = {}): EnvoyJson => {
     const m: EnvoyJson = { ...(captured ? { destination_port: port } : {}), ...extra };
     return Object.keys(m).length > 0 ? { filter_chain_match: m } : {};
   };
-  if (family === "http") return [decorate({ name: cluster, ...match(), filters: [hcm()] }, port)];
-  if (family === "tcp") return [decorate({ name: cluster, ...match(), filters: [tcp()] }, port)];
+  if (family === "http") return decorate({ name: cluster, ...match(), filters: [hcm()] }, "http");
+  if (family === "tcp") return decorate({ name: cluster, ...match(), filters: [tcp()] }, "tcp");
   return [
-    decorate({ name: `${cluster}-http`, ...match({ application_protocols: [...PLAINTEXT_HTTP_ALPN] }), filters: [hcm()] }, port),
-    decorate({ name: `${cluster}-tcp`, ...match(), filters: [tcp()] }, port),
+    ...decorate({ name: `${cluster}-http`, ...match({ application_protocols: [...PLAINTEXT_HTTP_ALPN] }), filters: [hcm()] }, "sniffed-http"),
+    ...decorate({ name: `${cluster}-tcp`, ...match(), filters: [tcp()] }, "sniffed-tcp"),
   ];
 }
 
@@ -113,8 +123,12 @@ export function buildInbound(view: ProxyView, options: InboundOptions = {}): Env
     return ports.map(({ port, family }) => {
       const address = bindAddress(view, port);
       const listener: EnvoyJson = { name: `${address}_${port}`, address: socketAddress(address, port) };
-      if (family === "sniffed") listener.listener_filters = [listenerFilter("http")];
-      listener.filter_chains = portChains(port, family, options, false);
+      const chains = portChains(port, family, options, false);
+      // Chains told apart by TLS (mTLS decorations) need tls_inspector.
+      const byTransport = chains.some((c) => (c.filter_chain_match as EnvoyJson | undefined)?.transport_protocol !== undefined);
+      const filters = [...(byTransport ? [listenerFilter("tls")] : []), ...(family === "sniffed" ? [listenerFilter("http")] : [])];
+      if (filters.length > 0) listener.listener_filters = filters;
+      listener.filter_chains = chains;
       listener.traffic_direction = "INBOUND";
       return listener;
     });

@@ -11,6 +11,8 @@ import { buildGateways } from "./gateway.ts";
 import { buildClusters, edsClusterNames } from "./clusters.ts";
 import { buildEndpoints } from "./endpoints.ts";
 import { translateProxyless } from "./proxyless.ts";
+import { proxySecurity } from "./security/index.ts";
+import type { ProxySecurity } from "./security/index.ts";
 
 export type * from "./types.ts";
 export { TypeUrl, defaultMeshConfig } from "./types.ts";
@@ -23,11 +25,18 @@ export { httpConnectionManager, httpFilters, tcpProxy } from "./hcm.ts";
 export type { HttpFilterSlots } from "./hcm.ts";
 export { serviceDomains, resolveHost, hostCovers, hostsIntersect } from "./hosts.ts";
 
-/** Listeners and the route configurations they reference. */
-function listenersAndRoutes(view: ProxyView, problems: TranslationProblem[]): { listeners: EnvoyJson[]; routes: EnvoyJson[] } {
-  if (view.proxy.type === "router") return buildGateways(view, problems);
+/**
+ * Listeners and the route configurations they reference. Security (mTLS, JWT, RBAC)
+ * applies to what the proxy receives: inbound chains of sidecars, gateways' listeners.
+ */
+function listenersAndRoutes(view: ProxyView, problems: TranslationProblem[], security: ProxySecurity): { listeners: EnvoyJson[]; routes: EnvoyJson[] } {
+  const httpFilters = { security: security.httpFilters };
+  if (view.proxy.type === "router") return buildGateways(view, problems, { httpFilters });
   const outbound = buildOutbound(view, problems);
-  return { listeners: [...outbound.listeners, ...buildInbound(view)], routes: outbound.routes };
+  return {
+    listeners: [...outbound.listeners, ...buildInbound(view, { httpFilters, decorateChain: security.decorateChain })],
+    routes: outbound.routes,
+  };
 }
 
 /**
@@ -49,6 +58,12 @@ function uniqueByName(resources: EnvoyJson[], what: string, proxy: ProxyNode, pr
     });
     return false;
   });
+}
+
+/** `extra` clusters whose names are not taken yet, all sorted by name. */
+function addClusters(clusters: EnvoyJson[], extra: EnvoyJson[]): EnvoyJson[] {
+  const names = new Set(clusters.map((c) => String(c.name)));
+  return [...clusters, ...extra.filter((c) => !names.has(String(c.name)))].sort(byName);
 }
 
 /** Problems once each, ordered by resource then message, so output is stable. */
@@ -73,14 +88,16 @@ export function translate(snapshot: MeshSnapshot, proxy: ProxyNode): Translation
     return { resources: result.resources, problems: tidyProblems(result.problems) };
   }
   const view = proxyView(buildPushContext(snapshot), proxy);
-  const { listeners, routes } = listenersAndRoutes(view, problems);
-  const clusters = buildClusters(view);
+  const security = proxySecurity(view, problems);
+  const { listeners, routes } = listenersAndRoutes(view, problems, security);
+  const clusters = addClusters(buildClusters(view, security.clusterOptions), security.extraClusters);
   const resources: EnvoyResources = {
     listeners: uniqueByName(listeners, "listeners", proxy, problems).sort(byName),
     routes: uniqueByName(routes, "route configurations", proxy, problems).sort(byName),
     clusters,
     endpoints: buildEndpoints(view, edsClusterNames(clusters)),
-    // Secrets (SDS) arrive with the security issue; file-based certificates need none.
+    // Certificates come over SDS from the proxy's agent (secrets `default` and `ROOTCA`,
+    // see docs/translation.md "Security"); file-based certificates need none here.
     secrets: [],
   };
   return { resources, problems: tidyProblems([...view.problems, ...problems]) };

@@ -1,0 +1,136 @@
+// PeerAuthentication: which mTLS mode a workload port runs, and the inbound filter
+// chains that enforce it. Precedence as Istio: the oldest workload-scoped policy
+// (selector / targetRef), else the oldest namespace policy, else the oldest mesh-wide one
+// (root namespace, no selector); a level whose mode is UNSET (or absent) inherits from the
+// next; nothing at all is PERMISSIVE. `portLevelMtls` of the workload policy overrides
+// one port (UNSET there inherits the workload's mode).
+import type { MtlsMode } from "../../../api/kinds.ts";
+import type { ProxyView } from "../context.ts";
+import type { EnvoyJson, TranslationProblem } from "../types.ts";
+import { MESH_ALPN, MESH_CLIENT_ALPN, MESH_HTTP_ALPN, meshDownstreamSocket } from "./identity.ts";
+import type { SelectedPolicy } from "./selection.ts";
+import { policiesOfKind, resourceId, selectPolicies } from "./selection.ts";
+
+export type EffectiveMtls = "STRICT" | "PERMISSIVE" | "DISABLE";
+
+export interface PeerAuthnModes {
+  /** The mode of one workload port. */
+  modeFor(port: number): EffectiveMtls;
+  /** The workload-wide mode (no port-level override). */
+  workloadMode: EffectiveMtls;
+}
+
+function declared(mode: MtlsMode | undefined): EffectiveMtls | undefined {
+  return mode === undefined || mode === "UNSET" ? undefined : mode;
+}
+
+/** Workload > namespace > mesh; the first level that sets a mode decides. */
+function resolve(levels: (EffectiveMtls | undefined)[]): EffectiveMtls {
+  for (const mode of levels) if (mode) return mode;
+  return "PERMISSIVE";
+}
+
+export function peerAuthnModes(view: ProxyView, problems: TranslationProblem[]): PeerAuthnModes {
+  const selected = selectPolicies(view, "PeerAuthentication");
+  const first = (scope: SelectedPolicy<"PeerAuthentication">["scope"]): SelectedPolicy<"PeerAuthentication"> | undefined =>
+    selected.find((p) => p.scope === scope);
+  const workload = first("workload");
+  const namespace = first("namespace");
+  const mesh = first("mesh");
+  for (const ignored of selected.filter((p) => p !== workload && p !== namespace && p !== mesh)) {
+    problems.push({
+      resource: resourceId(ignored.resource),
+      message: `an older PeerAuthentication of the same scope applies to ${view.proxy.podName}.${view.proxy.namespace}; this one is ignored for it. Keep one policy per workload (or per namespace).`,
+    });
+  }
+  const workloadMode = resolve([
+    declared(workload?.resource.spec.mtls?.mode),
+    declared(namespace?.resource.spec.mtls?.mode),
+    declared(mesh?.resource.spec.mtls?.mode),
+  ]);
+  const portLevel = new Map<number, EffectiveMtls>();
+  for (const [key, value] of Object.entries(workload?.resource.spec.portLevelMtls ?? {})) {
+    const port = Number(key);
+    const mode = declared(value.mode);
+    if (Number.isInteger(port) && mode) portLevel.set(port, mode);
+  }
+  if (!workload) {
+    // Istio honours portLevelMtls only on policies with a selector.
+    for (const p of [namespace, mesh]) {
+      if (p && p.resource.spec.portLevelMtls && Object.keys(p.resource.spec.portLevelMtls).length > 0) {
+        problems.push({
+          resource: resourceId(p.resource),
+          message: "spec.portLevelMtls: ignored on a policy without selector (Istio honours it only for selected workloads). Add spec.selector.",
+        });
+      }
+    }
+  }
+  return { workloadMode, modeFor: (port) => portLevel.get(port) ?? workloadMode };
+}
+
+/**
+ * The mode a service's namespace (then the mesh) declares, ignoring workload policies:
+ * Istio's best-effort guess on the client side, which cannot see per-workload policy
+ * from a per-service cluster.
+ */
+export function namespaceMtlsMode(view: ProxyView, namespace: string): EffectiveMtls {
+  const root = view.ctx.mesh.rootNamespace;
+  const plain = policiesOfKind(view, "PeerAuthentication").filter((p) => !p.spec.selector && !p.spec.targetRef);
+  const ns = plain.find((p) => (p.metadata.namespace ?? "default") === namespace);
+  const mesh = plain.find((p) => (p.metadata.namespace ?? "default") === root);
+  return resolve([declared(ns?.spec.mtls?.mode), declared(mesh?.spec.mtls?.mode)]);
+}
+
+/** What a chain serves, so the TLS twin can match the ALPN a mesh client sends for it. */
+export type ChainKind = "http" | "tcp" | "sniffed-http" | "sniffed-tcp";
+
+function tlsAlpnMatch(kind: ChainKind, mode: EffectiveMtls): string[] | undefined {
+  // A sniffed port cannot sniff inside TLS: the client's ALPN says which it is.
+  if (kind === "sniffed-http") return [...MESH_HTTP_ALPN];
+  if (kind === "sniffed-tcp") return [...MESH_CLIENT_ALPN];
+  // PERMISSIVE: only mesh clients' TLS is terminated here (an app's own TLS is not ours).
+  return mode === "PERMISSIVE" ? [...MESH_ALPN] : undefined;
+}
+
+function withMatch(chain: EnvoyJson, extra: EnvoyJson, dropAppProtocols: boolean): EnvoyJson {
+  const match: EnvoyJson = { ...((chain.filter_chain_match as EnvoyJson | undefined) ?? {}) };
+  if (dropAppProtocols) delete match.application_protocols;
+  return { ...chain, filter_chain_match: { ...match, ...extra } };
+}
+
+/** The mTLS twin of a plaintext chain: same filters, TLS terminated with the mesh identity. */
+function tlsChain(chain: EnvoyJson, kind: ChainKind, mode: EffectiveMtls): EnvoyJson {
+  const alpn = tlsAlpnMatch(kind, mode);
+  const tls = withMatch(chain, { transport_protocol: "tls", ...(alpn ? { application_protocols: alpn } : {}) }, true);
+  return { ...tls, name: `${String(chain.name)}-mtls`, transport_socket: meshDownstreamSocket(kind === "http" || kind === "sniffed-http") };
+}
+
+/**
+ * The chains for one port's plaintext chain under a mode: STRICT → the TLS chain only
+ * (plaintext matches nothing and the connection is closed); PERMISSIVE → the TLS chain
+ * and the plaintext chain (matched on raw_buffer so TLS never falls into it); DISABLE →
+ * the plaintext chain as it was.
+ */
+export function chainsForMode(chain: EnvoyJson, kind: ChainKind, mode: EffectiveMtls, tls = true): EnvoyJson[] {
+  if (mode === "DISABLE") return [chain];
+  if (!tls) return mode === "STRICT" ? [refuseAll(chain)] : [chain];
+  if (mode === "STRICT") return [tlsChain(chain, kind, mode)];
+  return [tlsChain(chain, kind, mode), withMatch(chain, { transport_protocol: "raw_buffer" }, false)];
+}
+
+/**
+ * For a proxy that cannot terminate TLS (node metadata SKIFF_TLS "false"): STRICT must
+ * still refuse plaintext, so the chain closes every connection (network RBAC deny-all)
+ * rather than serving it in the clear.
+ */
+function refuseAll(chain: EnvoyJson): EnvoyJson {
+  const deny: EnvoyJson = {
+    name: "envoy.filters.network.rbac",
+    typed_config: {
+      "@type": "type.googleapis.com/envoy.extensions.filters.network.rbac.v3.RBAC",
+      stat_prefix: "tcp.",
+      rules: { action: "DENY", policies: { "strict-mtls-without-tls": { permissions: [{ any: true }], principals: [{ any: true }] } } },
+    },
+  };
+  return { ...chain, filters: [deny, ...((chain.filters as EnvoyJson[] | undefined) ?? [])] };
+}
