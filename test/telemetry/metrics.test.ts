@@ -9,7 +9,9 @@ import {
   HTTP_LABELS,
   TCP_LABELS,
   ISTIO_DURATION_BUCKETS_MS,
+  ISTIO_PEER_LABEL_COUNT,
   type RequestFacts,
+  type FamilyOverrides,
 } from "../../src/telemetry/index.ts";
 
 test("a counter series handle is interned per label tuple and exposed with HELP/TYPE", () => {
@@ -171,4 +173,23 @@ test("mergeExposition keeps both sides, joins a shared family once, drops confli
   const conflicting = mergeExposition(proxy, "# TYPE a_total gauge\na_total 9\n");
   assert.equal(parseExposition(conflicting)[0].samples.length, 1);
   assert.equal(mergeExposition(proxy, "this is { not metrics"), proxy);
+});
+
+test("a prefix handle binds the peer labels once and reaches the same series as a full lookup", () => {
+  const cases: Record<string, FamilyOverrides>[] = [{}, { REQUEST_COUNT: { removeTags: ["source_app", "response_flags"], upsertTags: { mesh_id: "m1", reporter: "r" } } }];
+  for (const overrides of cases) {
+    const reg = new MetricsRegistry();
+    const fams = registerIstioMetrics(reg, overrides);
+    const v200 = istioLabelValues(sourceFacts);
+    const v503 = istioLabelValues({ ...sourceFacts, responseCode: 503, responseFlags: "UF" });
+    const peer = fams.istio_requests_total.prefix(v200.slice(0, ISTIO_PEER_LABEL_COUNT));
+    peer.series(v200.slice(ISTIO_PEER_LABEL_COUNT)).inc();
+    peer.series(v503.slice(ISTIO_PEER_LABEL_COUNT)).inc(2);
+    assert.equal(peer.series(v200.slice(ISTIO_PEER_LABEL_COUNT)), fams.istio_requests_total.series(v200));
+    fams.istio_requests_total.series(v503).inc();
+    const samples = parseExposition(reg.expose()).find((f) => f.name === "istio_requests_total")!.samples;
+    const byCode = Object.fromEntries(samples.map((s) => [s.labels.response_code, s.value]));
+    assert.deepEqual(byCode, { "200": 1, "503": 3 });
+    assert.equal(samples[0].labels.destination_service, "sa-logic.default.svc.cluster.local");
+  }
 });

@@ -7,6 +7,7 @@ export {
   type MetricType,
   type CounterSeries,
   type HistogramSeries,
+  type SeriesPrefix,
 } from "./registry.ts";
 export {
   escapeLabelValue,
@@ -23,6 +24,7 @@ export {
   ISTIO_DURATION_BUCKETS_MS,
   ISTIO_BYTES_BUCKETS,
   HTTP_LABELS,
+  ISTIO_PEER_LABEL_COUNT,
   TCP_LABELS,
   registerIstioMetrics,
   istioLabelValues,

@@ -40,6 +40,13 @@ const PEER_LABELS = [
   "request_protocol",
 ] as const;
 
+/**
+ * How many leading labels (reporter through request_protocol) depend only on the
+ * two workloads and the destination service, not on the response: bind them with
+ * MetricFamily.prefix once per peer and service, and look up the rest per request.
+ */
+export const ISTIO_PEER_LABEL_COUNT = PEER_LABELS.length;
+
 export const HTTP_LABELS: readonly string[] = [
   ...PEER_LABELS,
   "response_code",

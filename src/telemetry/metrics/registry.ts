@@ -89,6 +89,14 @@ const noopSeries: CounterSeries & HistogramSeries = {
 };
 
 type Series = Counter | Histogram;
+
+/** Leading labels bound once; see MetricFamily.prefix. */
+export interface SeriesPrefix {
+  /** The series for the remaining label values, in labelNames order after the bound ones. */
+  series(rest: readonly string[]): CounterSeries & HistogramSeries;
+}
+
+const EMPTY: readonly string[] = [];
 type Trie = Map<string, Trie | Series>;
 
 export class MetricFamily {
@@ -103,6 +111,8 @@ export class MetricFamily {
   /** Output label names (kept ones, then appended upserts) and constant values. */
   private readonly outputNames: string[];
   private readonly constants: (string | undefined)[];
+  /** True when no override changes positions: output position k is input label k. */
+  private readonly plain: boolean;
   private readonly root: Trie = new Map();
   private readonly all: Series[] = [];
 
@@ -138,21 +148,39 @@ export class MetricFamily {
       this.keptIndices.push(-1);
       this.outputNames.push(label);
     }
+    this.plain = this.outputNames.length === this.labelNames.length && this.constants.every((c) => c === undefined);
   }
 
   /**
    * The series for a tuple of label values (same order as labelNames). Call once
    * per distinct tuple and keep the handle; repeated calls with equal values
-   * return the same handle without allocating.
+   * return the same handle without allocating (one Map lookup per label).
    */
   series(values: readonly string[]): CounterSeries & HistogramSeries {
     if (this.disabled) return noopSeries;
-    const kept = this.keptIndices;
+    return this.lookup(this.root, 0, values, 0, EMPTY);
+  }
+
+  /**
+   * Binds the first `values.length` labels once, for callers whose leading labels
+   * are fixed for a while (Istio's peer and service labels are fixed per upstream
+   * cluster and peer; only the response labels vary per request). The returned
+   * prefix's series(rest) only walks the remaining labels.
+   */
+  prefix(values: readonly string[]): SeriesPrefix {
+    if (this.disabled) return { series: () => noopSeries };
+    if (values.length >= this.labelNames.length) {
+      throw new Error(`metric ${this.name}: a prefix binds fewer than all ${this.labelNames.length} labels, got ${values.length}`);
+    }
+    const bound = values.slice();
+    const last = this.outputNames.length - 1;
     let node = this.root;
-    const last = kept.length - 1;
-    if (last < 0) return (this.all[0] as Series & CounterSeries & HistogramSeries | undefined) ?? this.create(values);
-    for (let k = 0; k < last; k++) {
-      const v = this.valueAt(values, k);
+    let k = 0;
+    // Never consume the last position: that one holds the leaf (the series).
+    for (; k < last; k++) {
+      const i = this.keptIndices[k];
+      if (i < 0 || i >= bound.length) break;
+      const v = this.constants[k] ?? bound[i] ?? "";
       let next = node.get(v) as Trie | undefined;
       if (next === undefined) {
         next = new Map();
@@ -160,18 +188,52 @@ export class MetricFamily {
       }
       node = next;
     }
-    const leafKey = this.valueAt(values, last);
+    const at = node;
+    const from = k;
+    const offset = bound.length;
+    return { series: (rest) => this.lookup(at, from, rest, offset, bound) };
+  }
+
+  /** Walks output positions from `k0`; input label i is bound[i] below `offset`, values[i - offset] above. */
+  private lookup(start: Trie, k0: number, values: readonly string[], offset: number, bound: readonly string[]): Series & CounterSeries & HistogramSeries {
+    const last = this.outputNames.length - 1;
+    if (last < 0) return (this.all[0] as (Series & CounterSeries & HistogramSeries) | undefined) ?? this.create(values);
+    let node = start;
+    if (this.plain) {
+      // No overrides: output position k is input label k.
+      for (let k = k0; k < last; k++) {
+        const v = (k < offset ? bound[k] : values[k - offset]) ?? "";
+        let next = node.get(v) as Trie | undefined;
+        if (next === undefined) {
+          next = new Map();
+          node.set(v, next);
+        }
+        node = next;
+      }
+    } else {
+      for (let k = k0; k < last; k++) {
+        const v = this.valueAt(values, offset, bound, k);
+        let next = node.get(v) as Trie | undefined;
+        if (next === undefined) {
+          next = new Map();
+          node.set(v, next);
+        }
+        node = next;
+      }
+    }
+    const leafKey = this.valueAt(values, offset, bound, last);
     const found = node.get(leafKey) as Series | undefined;
     if (found !== undefined) return found as Series & CounterSeries & HistogramSeries;
-    const created = this.create(values);
+    const created = this.create(offset === 0 ? values : [...bound, ...values]);
     node.set(leafKey, created);
     return created;
   }
 
-  private valueAt(values: readonly string[], k: number): string {
+  private valueAt(values: readonly string[], offset: number, bound: readonly string[], k: number): string {
     const constant = this.constants[k];
     if (constant !== undefined) return constant;
-    return values[this.keptIndices[k]] ?? "";
+    const i = this.keptIndices[k];
+    return (i < offset ? bound[i] : values[i - offset]) ?? "";
   }
 
   private create(values: readonly string[]): Series & CounterSeries & HistogramSeries {
@@ -180,7 +242,7 @@ export class MetricFamily {
     }
     const parts: string[] = [];
     for (let k = 0; k < this.outputNames.length; k++) {
-      parts.push(`${this.outputNames[k]}="${escapeLabelValue(this.valueAt(values, k))}"`);
+      parts.push(`${this.outputNames[k]}="${escapeLabelValue(this.valueAt(values, 0, EMPTY, k))}"`);
     }
     const labelText = parts.join(",");
     const s: Series =
