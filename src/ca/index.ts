@@ -12,3 +12,4 @@ export { splitPemCertificates } from "./pem.ts";
 export { generateP256, privateKeyPem, subtle, type CryptoKey, type CryptoKeyPair } from "./keys.ts";
 export { CACERTS_FILES, SELF_SIGNED_FILES } from "./ca-material.ts";
 export { x509 } from "./x509.ts";
+export { RotatingServingCertificate, type RotatingServingOptions } from "./serving.ts";

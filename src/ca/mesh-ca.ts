@@ -44,6 +44,7 @@ export interface ServingCertificate {
   certChainPem: string;
   keyPem: string;
   rootsPem: string;
+  notBefore: Date;
   notAfter: Date;
 }
 
@@ -153,6 +154,7 @@ export class MeshCa {
       certChainPem: [cert.toString("pem") + "\n", ...this.#material.intermediatesPem].join(""),
       keyPem: await privateKeyPem(keys.privateKey),
       rootsPem: this.rootsPem(),
+      notBefore,
       notAfter,
     };
   }

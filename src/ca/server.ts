@@ -5,6 +5,7 @@
 import * as grpc from "@grpc/grpc-js";
 import { CaError, type CaErrorKind } from "./errors.ts";
 import type { MeshCa, ServingCertificate } from "./mesh-ca.ts";
+import { RotatingServingCertificate } from "./serving.ts";
 import { caServiceClient, type CertificateRequest, type CertificateResponse } from "./service-definition.ts";
 import type { TokenVerifier } from "./token.ts";
 
@@ -68,34 +69,54 @@ export interface StartCaServerOptions extends CaServiceOptions {
   /** 0 for an ephemeral port. */
   port: number;
   host?: string;
-  /** Defaults to a certificate from `ca` for CONTROL_PLANE_DNS_NAMES and CONTROL_PLANE_IPS. */
+  /**
+   * A fixed serving certificate. Without one the server gets a certificate from `ca`
+   * for CONTROL_PLANE_DNS_NAMES and CONTROL_PLANE_IPS, reissued at half life.
+   */
   serving?: ServingCertificate;
 }
 
 export interface RunningCaServer {
   port: number;
   server: grpc.Server;
-  serving: ServingCertificate;
+  /** The certificate new connections are served with. */
+  serving(): ServingCertificate;
+  /** Present when the server rotates its own certificate. */
+  rotation?: RotatingServingCertificate;
   stop(): Promise<void>;
 }
 
 /** A standalone TLS gRPC server with only the CA service. */
 export async function startCaServer(opts: StartCaServerOptions): Promise<RunningCaServer> {
-  const serving = opts.serving ?? (await opts.ca.issueServingCertificate({ dnsNames: CONTROL_PLANE_DNS_NAMES, ips: CONTROL_PLANE_IPS }));
-  const server = new grpc.Server();
-  addCaService(server, opts);
+  const log = opts.log ?? defaultLog;
+  const fixed = opts.serving;
+  const rotation = fixed
+    ? undefined
+    : await RotatingServingCertificate.create(opts.ca, { dnsNames: CONTROL_PLANE_DNS_NAMES, ips: CONTROL_PLANE_IPS, onError: (err) => log("warn", `serving certificate renewal failed: ${err.message}; retrying`) });
   // Client certificates are not required: a workload asks for its first certificate
   // before it has one, and proves itself with the token instead.
-  const credentials = grpc.ServerCredentials.createSsl(Buffer.from(serving.rootsPem), [{ cert_chain: Buffer.from(serving.certChainPem), private_key: Buffer.from(serving.keyPem) }], false);
+  const credentials = fixed
+    ? grpc.ServerCredentials.createSsl(Buffer.from(fixed.rootsPem), [{ cert_chain: Buffer.from(fixed.certChainPem), private_key: Buffer.from(fixed.keyPem) }], false)
+    : rotation!.credentials();
+  const server = new grpc.Server();
+  addCaService(server, opts);
   const host = opts.host ?? "127.0.0.1";
   const address = host.includes(":") ? `[${host}]:${opts.port}` : `${host}:${opts.port}`;
-  const port = await new Promise<number>((resolve, reject) => server.bindAsync(address, credentials, (err, p) => (err ? reject(err) : resolve(p))));
+  let port: number;
+  try {
+    port = await new Promise<number>((resolve, reject) => server.bindAsync(address, credentials, (err, p) => (err ? reject(err) : resolve(p))));
+  } catch (err) {
+    rotation?.stop();
+    throw err;
+  }
   return {
     port,
     server,
-    serving,
+    serving: () => fixed ?? rotation!.current(),
+    rotation,
     stop: () =>
       new Promise<void>((resolve) => {
+        rotation?.stop();
         server.tryShutdown(() => resolve());
       }),
   };

@@ -2,6 +2,8 @@
 import { test, after, before } from "node:test";
 import assert from "node:assert/strict";
 import { X509Certificate } from "node:crypto";
+import { once } from "node:events";
+import * as tls from "node:tls";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -80,5 +82,40 @@ test("a client that trusts another root refuses the server (the control plane is
   } finally {
     c.close();
     await rm(otherDir, { recursive: true, force: true });
+  }
+});
+
+/** The serial of the certificate the server presents to a new TLS connection. */
+async function servedSerial(): Promise<string> {
+  const socket = tls.connect({ host: "127.0.0.1", port: server.port, ca: ca.rootsPem(), ALPNProtocols: ["h2"], servername: "localhost" });
+  try {
+    await once(socket, "secureConnect");
+    return socket.getPeerCertificate().serialNumber.toLowerCase();
+  } finally {
+    socket.destroy();
+  }
+}
+
+test("the server renews its own certificate: new connections get it, an open channel keeps working", async () => {
+  const token = await runtime.issue({ namespace: "demo", serviceAccount: "web" });
+  const before = await servedSerial();
+  assert.equal(before, new X509Certificate(server.serving().certChainPem).serialNumber.toLowerCase());
+  const open = client();
+  try {
+    await open.createCertificate((await makeCsr()).csrPem, 600, token);
+    assert.ok(server.rotation, "a server without a fixed certificate rotates its own");
+    const renewed = await server.rotation.renew();
+    const after = await servedSerial();
+    assert.notEqual(after, before);
+    assert.equal(after, new X509Certificate(renewed.certChainPem).serialNumber.toLowerCase());
+    assert.equal((await open.createCertificate((await makeCsr()).csrPem, 600, token)).length, 2, "the channel opened before the renewal still works");
+    const fresh = client();
+    try {
+      assert.equal((await fresh.createCertificate((await makeCsr()).csrPem, 600, token)).length, 2);
+    } finally {
+      fresh.close();
+    }
+  } finally {
+    open.close();
   }
 });
