@@ -1,0 +1,168 @@
+// The tutorial, end to end, in process mode: `skiff up` on samples/sentiment/mesh.yaml as
+// a real child process, then the steps a user types (`skiff apply` of the sample files)
+// and the requests a browser makes, all through the ingress gateway on 127.0.0.1.
+// (netns mode is a later piece; this file covers process mode only.)
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { execFile, spawn } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { kernelFreePort, type MeshState } from "../../src/runtime/index.ts";
+
+const SKIFF = fileURLToPath(new URL("../../bin/skiff.js", import.meta.url));
+const SAMPLES = fileURLToPath(new URL("../../samples/sentiment/", import.meta.url));
+const ISTIO = join(SAMPLES, "istio");
+
+function skiff(env: NodeJS.ProcessEnv, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [SKIFF, ...args], { env, timeout: 30_000 }, (err, stdout, stderr) => {
+      resolve({ code: err ? (typeof err.code === "number" ? err.code : 1) : 0, stdout, stderr });
+    });
+  });
+}
+
+interface Reply {
+  status: number;
+  type: string;
+  body: string;
+}
+
+async function call(port: number, path: string, body?: unknown): Promise<Reply> {
+  const res = await fetch(`http://127.0.0.1:${port}${path}`, {
+    method: body === undefined ? "GET" : "POST",
+    headers: body === undefined ? {} : { "content-type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+    signal: AbortSignal.timeout(10_000),
+  });
+  return { status: res.status, type: res.headers.get("content-type") ?? "", body: await res.text() };
+}
+
+async function eventually<T>(fn: () => Promise<T>, check: (v: T) => boolean, tries = 150): Promise<T> {
+  let error: unknown;
+  for (let i = 0; i < tries; i++) {
+    try {
+      const value = await fn();
+      if (check(value) || i === tries - 1) return value;
+    } catch (err) {
+      error = err;
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw error;
+}
+
+/** The sa-logic version that answered one sentiment request (through gateway → sa-webapp → sa-logic). */
+async function version(port: number): Promise<string> {
+  const r = await call(port, "/sentiment", { sentence: "a good day" });
+  assert.equal(r.status, 200, r.body);
+  return (JSON.parse(r.body) as { version: string }).version;
+}
+
+async function versions(port: number, n: number): Promise<Map<string, number>> {
+  const counts = new Map<string, number>();
+  // A few requests in flight at a time: faster, and still well within the gateway's limits.
+  for (let i = 0; i < n; i += 10) {
+    const batch = await Promise.all(Array.from({ length: Math.min(10, n - i) }, () => version(port)));
+    for (const v of batch) counts.set(v, (counts.get(v) ?? 0) + 1);
+  }
+  return counts;
+}
+
+test("the tutorial in process mode: ingress, the app, feedback, canary 90/10 and back, clean stop", { timeout: 240_000 }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "skiff-tutorial-"));
+  const runDir = join(dir, "run");
+  // DATA_DIR reaches sa-feedback through the runtime's environment: the test's feedback
+  // never lands in a user's demo store.
+  const env = { ...process.env, SKIFF_RUN_DIR: runDir, DATA_DIR: join(dir, "feedback") };
+  const port = await kernelFreePort();
+  const up = spawn(process.execPath, [SKIFF, "up", "-f", join(SAMPLES, "mesh.yaml"), "--port", String(port), "--wait", "120"], { env, stdio: ["ignore", "pipe", "pipe"] });
+  let output = "";
+  up.stdout.on("data", (c: Buffer) => (output += c.toString()));
+  up.stderr.on("data", (c: Buffer) => (output += c.toString()));
+  const exited = new Promise<number | null>((resolve) => up.once("exit", (code) => resolve(code)));
+  t.after(() => {
+    if (up.exitCode === null) up.kill("SIGKILL");
+  });
+  for (let i = 0; i < 1200 && !/skiff up: (ready|not ready)/.test(output) && up.exitCode === null; i++) await new Promise((r) => setTimeout(r, 100));
+  assert.match(output, /skiff up: ready/, output);
+
+  await t.test("1. before any Gateway is applied, the gateway answers 404", async () => {
+    assert.equal((await call(port, "/")).status, 404);
+  });
+
+  await t.test("2. with the Gateway and VirtualService: page, static file, image, sentiment, feedback", async () => {
+    const applied = await skiff(env, "apply", "-f", join(ISTIO, "http-gateway.yaml"), "-f", join(ISTIO, "vs-route-ingress.yaml"));
+    assert.equal(applied.code, 0, applied.stderr);
+    const page = await eventually(() => call(port, "/"), (r) => r.status === 200);
+    assert.equal(page.status, 200);
+    assert.match(page.type, /text\/html/);
+    const css = await call(port, "/static/style.css");
+    assert.equal(css.status, 200);
+    assert.match(css.type, /text\/css/);
+    const icon = await call(port, "/favicon.ico");
+    assert.equal(icon.status, 200);
+    assert.match(icon.type, /image\//);
+    const logo = await call(port, "/logo.png");
+    assert.equal(logo.status, 200);
+    assert.match(logo.type, /image\/png/);
+
+    const good = await call(port, "/sentiment", { sentence: "I love this wonderful day" });
+    assert.equal(good.status, 200, good.body);
+    assert.ok((JSON.parse(good.body) as { polarity: number }).polarity > 0, good.body);
+    const bad = await call(port, "/sentiment", { sentence: "this is terrible and awful" });
+    assert.ok((JSON.parse(bad.body) as { polarity: number }).polarity < 0, bad.body);
+
+    const stored = await call(port, "/feedback", { sentence: "I love this wonderful day", polarity: 0.8, correct: true });
+    assert.equal(stored.status, 201, stored.body);
+    const list = JSON.parse((await call(port, "/feedback")).body) as { sentence: string }[];
+    assert.deepEqual(list.map((e) => e.sentence), ["I love this wonderful day"]);
+  });
+
+  await t.test("3. v2 deployed under the v1-only VirtualService: 200 of 200 answered by v1", async () => {
+    for (const f of [["sa-logic-dr.yaml", "sa-logic-vs.yaml"], ["sa-logic-v2.yaml"]]) {
+      const r = await skiff(env, "apply", ...f.flatMap((n) => ["-f", join(ISTIO, n)]));
+      assert.equal(r.code, 0, r.stderr);
+    }
+    const status = await eventually(() => skiff(env, "status"), (r) => /demo\s+sa-logic-v2-0\s+sa-logic-v2\s+2\/2/.test(r.stdout), 300);
+    assert.match(status.stdout, /demo\s+sa-logic-v2-0\s+sa-logic-v2\s+2\/2/, status.stdout);
+    const counts = await versions(port, 200);
+    assert.deepEqual([...counts], [["v1", 200]]);
+  });
+
+  await t.test("3. the canary VirtualService splits 1,000 requests 90/10 (within 4 sigma); v1-only again brings 100% back", async () => {
+    const canary = await skiff(env, "apply", "-f", join(ISTIO, "sa-logic-vs-canary.yaml"));
+    assert.equal(canary.code, 0, canary.stderr);
+    // The new routes are in effect once v2 answers at all.
+    assert.equal(await eventually(() => version(port), (v) => v === "v2", 300), "v2");
+    const counts = await versions(port, 1000);
+    const v2 = counts.get("v2") ?? 0;
+    assert.equal((counts.get("v1") ?? 0) + v2, 1000);
+    const sigma = Math.sqrt(1000 * 0.1 * 0.9);
+    assert.ok(Math.abs(v2 - 100) <= 4 * sigma, `v2 answered ${v2} of 1000`);
+
+    const back = await skiff(env, "apply", "-f", join(ISTIO, "sa-logic-vs.yaml"));
+    assert.equal(back.code, 0, back.stderr);
+    // Converged once 30 in a row come from v1; then every one of 200 must.
+    let streak = 0;
+    for (let i = 0; i < 600 && streak < 30; i++) streak = (await version(port)) === "v1" ? streak + 1 : 0;
+    assert.equal(streak, 30);
+    assert.deepEqual([...(await versions(port, 200))], [["v1", 200]]);
+  });
+
+  const state = JSON.parse(readFileSync(join(runDir, "state.json"), "utf8")) as MeshState;
+  const pids = state.processes.map((p) => p.pid).filter((p): p is number => p !== undefined);
+  up.kill("SIGTERM");
+  assert.equal(await exited, 0, output);
+  assert.equal(existsSync(join(runDir, "state.json")), false);
+  for (const pid of pids) {
+    let alive = true;
+    try {
+      process.kill(pid, 0);
+    } catch {
+      alive = false;
+    }
+    assert.equal(alive, false, `process ${pid} outlived skiff up`);
+  }
+});
