@@ -25,6 +25,10 @@ export interface OutlierConfig {
   baseEjectionMs: number;
   maxEjectionMs: number;
   maxEjectionPercent: number;
+  /** split_external_local_origin_errors: local failures count only in their own counter. */
+  splitLocalOrigin: boolean;
+  consecutiveLocalOriginFailure: number;
+  enforcingLocalOrigin: number;
 }
 
 export interface EndpointSpec {
@@ -356,7 +360,6 @@ function parseOutlier(od: EnvoyJson, p: Problems): OutlierConfig {
     p.add(`${path}.success_rate_stdev_factor`, "success-rate outlier detection is not implemented; set enforcing_success_rate to 0");
   }
   if (num("enforcing_failure_percentage", 0) !== 0) p.add(`${path}.enforcing_failure_percentage`, "failure-percentage outlier detection is not implemented; leave enforcing_failure_percentage at 0");
-  if (od.split_external_local_origin_errors === true) p.add(`${path}.split_external_local_origin_errors`, "splitting local-origin errors is not implemented; leave it false");
   if (dur("max_ejection_time_jitter", 0) !== 0) p.add(`${path}.max_ejection_time_jitter`, "ejection time jitter is not implemented");
   return {
     consecutive5xx: num("consecutive_5xx", 5),
@@ -367,6 +370,9 @@ function parseOutlier(od: EnvoyJson, p: Problems): OutlierConfig {
     baseEjectionMs: dur("base_ejection_time", 30_000),
     maxEjectionMs: dur("max_ejection_time", 300_000),
     maxEjectionPercent: num("max_ejection_percent", 10),
+    splitLocalOrigin: od.split_external_local_origin_errors === true,
+    consecutiveLocalOriginFailure: num("consecutive_local_origin_failure", 5),
+    enforcingLocalOrigin: num("enforcing_consecutive_local_origin_failure", 100),
   };
 }
 

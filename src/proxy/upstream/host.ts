@@ -18,6 +18,7 @@ export class HostImpl implements Host {
   // Outlier detection state.
   consecutive5xx = 0;
   consecutiveGatewayFailure = 0;
+  consecutiveLocalOriginFailure = 0;
   numEjections = 0;
   ejectedAtMs = 0;
   /** ORIGINAL_DST: used since the last cleanup sweep. */

@@ -5,7 +5,8 @@
 // sweep after that. A non-error response resets the counters; a host that stays in for an
 // interval gets one ejection forgiven. Local failures (connect failure, reset, timeout)
 // count as gateway errors (503/504), as Envoy counts them when local-origin errors are not
-// split out.
+// split out; with split_external_local_origin_errors they have their own counter
+// (consecutive_local_origin_failure).
 import type { OutlierConfig } from "./config.ts";
 import type { HostImpl } from "./host.ts";
 import type { ClusterStats, RequestOutcome } from "./types.ts";
@@ -26,6 +27,20 @@ export class OutlierDetector {
   }
 
   record(host: HostImpl, outcome: RequestOutcome): void {
+    if (this.config.splitLocalOrigin) {
+      // Split mode: local failures (connect, reset, timeout) have their own counter and
+      // leave the 5xx/gateway counters to what the upstream actually answered.
+      if ("localFailure" in outcome) {
+        host.consecutiveLocalOriginFailure++;
+        if (!host.ejected && host.consecutiveLocalOriginFailure >= this.config.consecutiveLocalOriginFailure) {
+          this.stats.outlier_detection_ejections_detected_consecutive_local_origin_failure++;
+          if (this.tryEject(host, this.config.enforcingLocalOrigin)) this.stats.outlier_detection_ejections_enforced_consecutive_local_origin_failure++;
+        }
+        return;
+      }
+      // Any answer from the upstream means the connection worked.
+      host.consecutiveLocalOriginFailure = 0;
+    }
     const status = "status" in outcome ? outcome.status : outcome.localFailure === "timeout" ? 504 : 503;
     if (status < 500) {
       host.consecutive5xx = 0;
@@ -61,6 +76,7 @@ export class OutlierDetector {
           host.ejected = false;
           host.consecutive5xx = 0;
           host.consecutiveGatewayFailure = 0;
+          host.consecutiveLocalOriginFailure = 0;
           this.stats.outlier_detection_ejections_active--;
           changed = true;
         }
@@ -84,6 +100,7 @@ export class OutlierDetector {
     host.ejectedAtMs = this.now();
     host.consecutive5xx = 0;
     host.consecutiveGatewayFailure = 0;
+    host.consecutiveLocalOriginFailure = 0;
     this.stats.outlier_detection_ejections_active++;
     this.stats.outlier_detection_ejections_enforced_total++;
     this.onChange();

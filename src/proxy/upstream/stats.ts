@@ -21,6 +21,8 @@ export function newClusterStats(): ClusterStats {
     outlier_detection_ejections_detected_consecutive_5xx: 0,
     outlier_detection_ejections_detected_consecutive_gateway_failure: 0,
     outlier_detection_ejections_overflow: 0,
+    outlier_detection_ejections_detected_consecutive_local_origin_failure: 0,
+    outlier_detection_ejections_enforced_consecutive_local_origin_failure: 0,
     update_success: 0, update_empty: 0,
   };
 }

@@ -256,6 +256,8 @@ export interface ClusterStats {
   outlier_detection_ejections_detected_consecutive_5xx: number;
   outlier_detection_ejections_detected_consecutive_gateway_failure: number;
   outlier_detection_ejections_overflow: number;
+  outlier_detection_ejections_detected_consecutive_local_origin_failure: number;
+  outlier_detection_ejections_enforced_consecutive_local_origin_failure: number;
   update_success: number;
   update_empty: number;
 }

@@ -170,3 +170,28 @@ test("enforcing_consecutive_5xx 0 detects but does not eject; the router's timeo
   assert.equal(host.stats.rq_timeout, 2);
   await t.cm.close();
 });
+
+test("split_external_local_origin_errors: connect failures eject by consecutive_local_origin_failure, not as 5xx", async () => {
+  const dead = await closedPort();
+  const { list } = await servers([503]);
+  const h = harness([dead, list[0].port], {
+    split_external_local_origin_errors: true, consecutive_local_origin_failure: 3, consecutive_5xx: 2,
+    consecutive_gateway_failure: 2, enforcing_consecutive_gateway_failure: 100, max_ejection_percent: 100,
+  });
+  try {
+    const deadHost = hostOn(h.c, dead);
+    await hit(h.c, deadHost);
+    await hit(h.c, deadHost);
+    assert.equal(deadHost.ejected, false, "two local failures are not two 5xx in split mode");
+    await hit(h.c, deadHost);
+    assert.equal(deadHost.ejected, true);
+    assert.equal(h.c.stats.outlier_detection_ejections_enforced_consecutive_local_origin_failure, 1);
+    const five = hostOn(h.c, list[0].port);
+    await hit(h.c, five);
+    await hit(h.c, five);
+    assert.equal(five.ejected, true, "real 503s still count as gateway failures");
+  } finally {
+    await h.cm.close();
+    await Promise.all(list.map((s) => s.close()));
+  }
+});
