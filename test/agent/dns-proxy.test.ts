@@ -50,6 +50,16 @@ async function setup(t: { after: (fn: () => Promise<void>) => void }, upstreamTi
   return { upstream, proxy, resolver };
 }
 
+/** The response code (low 4 bits of the flags): 0 NOERROR, 2 SERVFAIL, 3 NXDOMAIN. */
+function rcode(p: dnsPacket.DecodedPacket): number {
+  return (p.flags ?? 0) & 15;
+}
+
+/** The addresses of a reply's A records. */
+function addresses(p: dnsPacket.DecodedPacket): string[] {
+  return (p.answers ?? []).flatMap((a) => (a.type === "A" ? [a.data] : []));
+}
+
 async function udpQuery(port: number, name: string, type: "A" | "AAAA" = "A"): Promise<dnsPacket.DecodedPacket> {
   const sock = createSocket("udp4");
   try {
@@ -86,7 +96,7 @@ test("a short name of another namespace is not the mesh's: it goes upstream", as
 test("AAAA for a mesh name is an empty answer, not an error nor a forward", async (t) => {
   const { proxy, upstream } = await setup(t);
   const reply = await udpQuery(proxy.port, "sa-logic", "AAAA");
-  assert.equal(reply.rcode, "NOERROR");
+  assert.equal(rcode(reply), 0, "NOERROR");
   assert.equal(reply.id, 4242);
   assert.deepEqual(reply.answers, []);
   assert.deepEqual(upstream.seen, []);
@@ -125,8 +135,8 @@ test("DNS over TCP: length-prefixed queries on the same port", async (t) => {
   ]));
   await got;
   const byId = new Map(replies.map((r) => [r.id, r]));
-  assert.deepEqual(byId.get(1)!.answers!.map((a) => a.data), ["198.18.1.5"]);
-  assert.deepEqual(byId.get(2)!.answers!.map((a) => a.data), ["203.0.113.7"]);
+  assert.deepEqual(addresses(byId.get(1)!), ["198.18.1.5"]);
+  assert.deepEqual(addresses(byId.get(2)!), ["203.0.113.7"]);
 });
 
 test("a silent upstream gives SERVFAIL, not a hang", async (t) => {
@@ -138,9 +148,9 @@ test("a silent upstream gives SERVFAIL, not a hang", async (t) => {
     silent.close();
   });
   const reply = await udpQuery(proxy.port, "upstream-only.test");
-  assert.equal(reply.rcode, "SERVFAIL");
+  assert.equal(rcode(reply), 2, "SERVFAIL");
   // The mesh still answers while the upstream is down.
-  assert.equal((await udpQuery(proxy.port, "sa-logic")).answers![0]!.data, "198.18.1.5");
+  assert.deepEqual(addresses(await udpQuery(proxy.port, "sa-logic")), ["198.18.1.5"]);
 });
 
 test("setServices replaces the table: new services resolve, removed ones no longer do", async (t) => {
