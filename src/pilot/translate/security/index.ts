@@ -53,7 +53,7 @@ function reportNoTls(problems: TranslationProblem[]): NonNullable<ClusterOptions
     const dr = view.destinationRule(info.service.hostname);
     problems.push({
       resource: dr?.sources[0] ?? info.service.origin,
-      message: `cluster ${String(cluster.name)}: tls mode ISTIO_MUTUAL, but proxy ${view.proxy.podName}.${view.proxy.namespace} cannot originate TLS (node metadata ${TLS_CAPABILITY_KEY} "false"); it connects in plaintext.`,
+      message: `cluster ${String(cluster.name)}: tls mode ISTIO_MUTUAL, but proxy ${view.proxy.podName} cannot originate TLS (node metadata ${TLS_CAPABILITY_KEY} "false"); it connects in plaintext.`,
     });
   };
 }

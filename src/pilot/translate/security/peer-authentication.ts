@@ -40,7 +40,7 @@ export function peerAuthnModes(view: ProxyView, problems: TranslationProblem[]):
   for (const ignored of selected.filter((p) => p !== workload && p !== namespace && p !== mesh)) {
     problems.push({
       resource: resourceId(ignored.resource),
-      message: `an older PeerAuthentication of the same scope applies to ${view.proxy.podName}.${view.proxy.namespace}; this one is ignored for it. Keep one policy per workload (or per namespace).`,
+      message: `an older PeerAuthentication of the same scope applies to ${view.proxy.podName}; this one is ignored for it. Keep one policy per workload (or per namespace).`,
     });
   }
   const workloadMode = resolve([
@@ -54,15 +54,13 @@ export function peerAuthnModes(view: ProxyView, problems: TranslationProblem[]):
     const mode = declared(value.mode);
     if (Number.isInteger(port) && mode) portLevel.set(port, mode);
   }
-  if (!workload) {
-    // Istio honours portLevelMtls only on policies with a selector.
-    for (const p of [namespace, mesh]) {
-      if (p && p.resource.spec.portLevelMtls && Object.keys(p.resource.spec.portLevelMtls).length > 0) {
-        problems.push({
-          resource: resourceId(p.resource),
-          message: "spec.portLevelMtls: ignored on a policy without selector (Istio honours it only for selected workloads). Add spec.selector.",
-        });
-      }
+  // Istio honours portLevelMtls only on policies with a selector.
+  for (const p of [namespace, mesh]) {
+    if (p && p.resource.spec.portLevelMtls && Object.keys(p.resource.spec.portLevelMtls).length > 0) {
+      problems.push({
+        resource: resourceId(p.resource),
+        message: "spec.portLevelMtls: ignored on a policy without selector (Istio honours it only for selected workloads). Add spec.selector.",
+      });
     }
   }
   return { workloadMode, modeFor: (port) => portLevel.get(port) ?? workloadMode };
@@ -87,7 +85,9 @@ export type ChainKind = "http" | "tcp" | "sniffed-http" | "sniffed-tcp";
 function tlsAlpnMatch(kind: ChainKind, mode: EffectiveMtls): string[] | undefined {
   // A sniffed port cannot sniff inside TLS: the client's ALPN says which it is.
   if (kind === "sniffed-http") return [...MESH_HTTP_ALPN];
-  if (kind === "sniffed-tcp") return [...MESH_CLIENT_ALPN];
+  // STRICT: any other TLS on a sniffed port is mesh TCP too (the handshake fails without
+  // a mesh certificate); PERMISSIVE leaves non-mesh TLS to the plaintext side.
+  if (kind === "sniffed-tcp") return mode === "STRICT" ? undefined : [...MESH_CLIENT_ALPN];
   // PERMISSIVE: only mesh clients' TLS is terminated here (an app's own TLS is not ours).
   return mode === "PERMISSIVE" ? [...MESH_ALPN] : undefined;
 }
@@ -106,22 +106,24 @@ function tlsChain(chain: EnvoyJson, kind: ChainKind, mode: EffectiveMtls): Envoy
 }
 
 /**
- * The chains for one port's plaintext chain under a mode: STRICT → the TLS chain only
- * (plaintext matches nothing and the connection is closed); PERMISSIVE → the TLS chain
+ * The chains for one port's plaintext chain under a mode: STRICT → the TLS chain, and
+ * for plaintext a chain that closes the connection (without it a captured connection
+ * would fall to virtualInbound's passthrough chain and reach the app in the clear);
+ * PERMISSIVE → the TLS chain
  * and the plaintext chain (matched on raw_buffer so TLS never falls into it); DISABLE →
  * the plaintext chain as it was.
  */
 export function chainsForMode(chain: EnvoyJson, kind: ChainKind, mode: EffectiveMtls, tls = true): EnvoyJson[] {
   if (mode === "DISABLE") return [chain];
   if (!tls) return mode === "STRICT" ? [refuseAll(chain)] : [chain];
-  if (mode === "STRICT") return [tlsChain(chain, kind, mode)];
+  if (mode === "STRICT") return [tlsChain(chain, kind, mode), refuseAll(withMatch(chain, { transport_protocol: "raw_buffer" }, false))];
   return [tlsChain(chain, kind, mode), withMatch(chain, { transport_protocol: "raw_buffer" }, false)];
 }
 
 /**
- * For a proxy that cannot terminate TLS (node metadata SKIFF_TLS "false"): STRICT must
- * still refuse plaintext, so the chain closes every connection (network RBAC deny-all)
- * rather than serving it in the clear.
+ * The chain, closing every connection it matches (network RBAC deny-all): plaintext
+ * under STRICT, and everything under STRICT on a proxy that cannot terminate TLS (node
+ * metadata SKIFF_TLS "false").
  */
 function refuseAll(chain: EnvoyJson): EnvoyJson {
   const deny: EnvoyJson = {
@@ -129,7 +131,7 @@ function refuseAll(chain: EnvoyJson): EnvoyJson {
     typed_config: {
       "@type": "type.googleapis.com/envoy.extensions.filters.network.rbac.v3.RBAC",
       stat_prefix: "tcp.",
-      rules: { action: "DENY", policies: { "strict-mtls-without-tls": { permissions: [{ any: true }], principals: [{ any: true }] } } },
+      rules: { action: "DENY", policies: { "peer-authentication-strict-refuses-plaintext": { permissions: [{ any: true }], principals: [{ any: true }] } } },
     },
   };
   return { ...chain, filters: [deny, ...((chain.filters as EnvoyJson[] | undefined) ?? [])] };

@@ -68,7 +68,7 @@ function policiesFor(
       if ("dropped" in outcome) {
         problems.push({
           resource: resourceId(resource),
-          message: `spec.rules[${index}]: ignored on TCP ports of ${view.proxy.podName}.${view.proxy.namespace} because ${outcome.dropped} (methods, paths, hosts, requestPrincipals, request.* conditions). Move HTTP-only fields to a policy for HTTP ports, or select the ports with \`to.operation.ports\`.`,
+          message: `spec.rules[${index}]: ignored on TCP ports of ${view.proxy.podName} because ${outcome.dropped} (methods, paths, hosts, requestPrincipals, request.* conditions). Move HTTP-only fields to a policy for HTTP ports, or select the ports with \`to.operation.ports\`.`,
         });
         return;
       }
