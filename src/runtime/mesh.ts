@@ -129,6 +129,8 @@ export class LocalMesh {
     await this.#startGateway();
     this.#unwatch = this.cp.store.watch((changes) => {
       if (changes.some((c) => c.resource.kind === "Workload" || c.resource.kind === "Namespace")) this.#scheduleReconcile();
+      // Services decide which numeric target ports the replicas' entries carry.
+      if (changes.some((c) => c.resource.kind === "Service")) for (const w of this.#workloads.values()) for (const r of w.replicas) this.#register(r);
     });
     this.#scheduleReconcile();
     await this.#reconciling;
@@ -241,7 +243,7 @@ export class LocalMesh {
   /** Keeps the replica's WorkloadEntry current (healthy only while ready). */
   #register(replica: Replica): void {
     if (this.#stopping) return;
-    const entry = workloadEntryFor(replica.plan, replica.ready);
+    const entry = workloadEntryFor(replica.plan, replica.ready, this.cp.store.list("Service", replica.plan.namespace));
     const key = resourceKey("WorkloadEntry", entry.metadata.namespace, entry.metadata.name);
     const json = JSON.stringify(entry);
     if (this.#registeredJson.get(key) !== json) {

@@ -126,9 +126,22 @@ export function probePort(plan: ReplicaPlan, ref: number | string): number | und
  * without a sidecar). Not ready → annotated unhealthy (the registry's health rule), so
  * proxies stop sending it traffic.
  */
-export function workloadEntryFor(plan: ReplicaPlan, ready: boolean): AnyResource {
+export function workloadEntryFor(plan: ReplicaPlan, ready: boolean, services: readonly Resource<"Service">[] = []): AnyResource {
   const ports: Record<string, number> = {};
   for (const p of plan.ports) if (p.name) ports[p.name] = p.inboundPort ?? p.port;
+  // A Service whose targetPort is a number (or unset: the port itself) means the pod's
+  // containerPort, which no replica listens on in process mode. The registry looks a
+  // WorkloadEntry port up by the service port's name first, so those service ports get
+  // an entry by that name pointing where the containerPort's traffic must go.
+  for (const svc of services) {
+    if (svc.metadata.namespace !== plan.namespace || !selects(svc.spec.selector, plan.labels)) continue;
+    for (const sp of svc.spec.ports ?? []) {
+      const target = sp.targetPort ?? sp.port;
+      if (!sp.name || typeof target !== "number" || ports[sp.name] !== undefined) continue;
+      const match = plan.ports.find((p) => p.containerPort !== 0 && p.containerPort === target);
+      if (match) ports[sp.name] = match.inboundPort ?? match.port;
+    }
+  }
   const labels = { ...plan.labels };
   if (plan.sidecar) labels[TLS_MODE_LABEL] = "istio";
   return {
@@ -142,6 +155,12 @@ export function workloadEntryFor(plan: ReplicaPlan, ready: boolean): AnyResource
     },
     spec: { address: "127.0.0.1", ports, labels, serviceAccount: plan.serviceAccount },
   };
+}
+
+function selects(selector: Record<string, string> | undefined, labels: Record<string, string>): boolean {
+  // A Service without a selector selects nothing (its endpoints are managed by hand).
+  if (!selector || Object.keys(selector).length === 0) return false;
+  return Object.entries(selector).every(([k, v]) => labels[k] === v);
 }
 
 /** The sidecar's bootstrap (process mode). */

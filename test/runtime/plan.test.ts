@@ -124,3 +124,35 @@ metadata: { name: legacy, labels: { istio-injection: disabled } }
   assert.equal(injectionEnabled(namespaces, "legacy"), false);
   assert.equal(injectionEnabled(namespaces, "default"), false);
 });
+
+test("a Service with a numeric targetPort reaches the replica through an entry port named like the service port", () => {
+  const w = workload(`
+apiVersion: skiff.dev/v1alpha1
+kind: Workload
+metadata: { name: web, namespace: demo }
+spec:
+  command: ["node", "web.js"]
+  ports: [{ containerPort: 8080 }, { name: admin, containerPort: 9090 }]
+  labels: { app: web }
+`);
+  const { resources } = loadText(
+    `apiVersion: v1
+kind: Service
+metadata: { name: web, namespace: demo }
+spec:
+  selector: { app: web }
+  ports: [{ name: http-web, port: 80, targetPort: 8080 }, { name: http-admin, port: 9090 }]
+---
+apiVersion: v1
+kind: Service
+metadata: { name: other, namespace: demo }
+spec:
+  selector: { app: other }
+  ports: [{ name: http-other, port: 80, targetPort: 8080 }]
+`,
+    "svc.yaml",
+  );
+  const plan = planReplica(w, 0, assignPorts(w, true, [101, 102, 201, 202, 300, 400]), "/srv");
+  const entry = workloadEntryFor(plan, true, resources as Resource<"Service">[]);
+  assert.deepEqual((entry.spec as { ports: unknown }).ports, { admin: 202, "http-web": 201, "http-admin": 202 });
+});
