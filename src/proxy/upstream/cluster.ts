@@ -113,6 +113,7 @@ export class ClusterImpl implements UpstreamCluster, PoolOwner {
         next.push(existing);
         old.delete(probe.key);
       } else {
+        probe.addedAtMs = this.deps.now();
         next.push(probe);
       }
     }
@@ -150,7 +151,10 @@ export class ClusterImpl implements UpstreamCluster, PoolOwner {
   }
 
   private hostSet(): ChosenHostSet {
-    this.chosen ??= buildHostSet(this.hostList, this.parsed.panicThresholdPercent, this.parsed.localityWeighted, this.version);
+    const c = this.chosen;
+    if (c && (c.expiresAtMs === undefined || this.deps.now() < c.expiresAtMs)) return c;
+    // Same version when only slow-start weights moved: balancers keep their state.
+    this.chosen = buildHostSet(this.hostList, this.parsed.panicThresholdPercent, this.parsed.localityWeighted, this.version, this.parsed.slowStart, this.deps.now());
     return this.chosen;
   }
 

@@ -84,6 +84,14 @@ export interface ParsedCluster {
   dnsFamily: "v4" | "v6" | "any";
   cleanupIntervalMs: number;
   socketMatches: SocketMatch[];
+  /** ROUND_ROBIN / LEAST_REQUEST slow_start_config. */
+  slowStart?: SlowStart;
+}
+
+export interface SlowStart {
+  windowMs: number;
+  aggression: number;
+  minWeightPercent: number;
 }
 
 const CLUSTER_TYPES: ReadonlySet<string> = new Set(["STATIC", "STRICT_DNS", "LOGICAL_DNS", "EDS", "ORIGINAL_DST"]);
@@ -239,7 +247,7 @@ export function parseCluster(json: EnvoyJson): { cluster?: ParsedCluster; errors
   }, 65537);
 
   const lr = obj(json.least_request_lb_config) ?? {};
-  p.only(lr, "least_request_lb_config", ["choice_count", "active_request_bias"]);
+  p.only(lr, "least_request_lb_config", ["choice_count", "active_request_bias", "slow_start_config"]);
   const choiceCount = p.try("least_request_lb_config.choice_count", () => {
     const n = wrappedNumber(lr.choice_count) ?? 2;
     if (n < 2) throw new Error(`choice_count must be at least 2, got ${n}`);
@@ -250,7 +258,26 @@ export function parseCluster(json: EnvoyJson): { cluster?: ParsedCluster; errors
     return v ? Number(v.default_value ?? 1) : 1;
   }, 1);
   const rr = obj(json.round_robin_lb_config) ?? {};
-  p.only(rr, "round_robin_lb_config", []);
+  p.only(rr, "round_robin_lb_config", ["slow_start_config"]);
+  let slowStart: SlowStart | undefined;
+  for (const [cfg, path] of [[rr, "round_robin_lb_config"], [lr, "least_request_lb_config"]] as const) {
+    const ss = obj(cfg.slow_start_config);
+    if (!ss) continue;
+    const spath = `${path}.slow_start_config`;
+    p.only(ss, spath, ["slow_start_window", "aggression", "min_weight_percent"]);
+    const windowMs = p.try(`${spath}.slow_start_window`, () => durationMs(ss.slow_start_window) ?? 0, 0);
+    const aggression = p.try(`${spath}.aggression`, () => {
+      const a = obj(ss.aggression);
+      const n = a ? Number(a.default_value ?? 1) : 1;
+      if (!(n > 0)) throw new Error(`aggression must be greater than 0, got ${n}`);
+      return n;
+    }, 1);
+    const minWeightPercent = p.try(`${spath}.min_weight_percent`, () => {
+      const v = ss.min_weight_percent;
+      return v === undefined ? 10 : (wrappedNumber(obj(v) ? (v as EnvoyJson).value : v) ?? 10);
+    }, 10);
+    if (windowMs > 0) slowStart = { windowMs, aggression, minWeightPercent };
+  }
 
   // Upstream protocol, idle timeout, requests per connection.
   let protocol: UpstreamProtocol = json.http2_protocol_options !== undefined ? "h2" : "h1";
@@ -308,7 +335,7 @@ export function parseCluster(json: EnvoyJson): { cluster?: ParsedCluster; errors
       name, type: type as ClusterType, lbPolicy: lbPolicy as LbPolicyName, connectTimeoutMs, edsServiceName,
       endpoints, loadAssignment: la, thresholds, outlier, panicThresholdPercent: panic, localityWeighted,
       ringMin, ringMax, maglevTableSize, choiceCount, activeRequestBias, protocol, idleTimeoutMs,
-      maxRequestsPerConnection, maxConnectionDurationMs, socketMatches, dnsRefreshMs, dnsFamily, cleanupIntervalMs,
+      maxRequestsPerConnection, maxConnectionDurationMs, socketMatches, slowStart, dnsRefreshMs, dnsFamily, cleanupIntervalMs,
     },
   };
 }

@@ -4,14 +4,20 @@
 // healthy_panic_threshold percent are healthy, in which case Envoy "panics" and balances
 // across all hosts of the level. Simplification of Envoy's priority spill-over: a level
 // takes all traffic while it has any healthy host (documented in docs/proxy-upstream.md).
+import type { SlowStart } from "./config.ts";
 import type { HostImpl } from "./host.ts";
 import type { HostSet } from "./lb/types.ts";
 
 export interface ChosenHostSet extends HostSet {
   panic: boolean;
+  /** Slow start: the weights are valid until this time (ms), then the set is rebuilt. */
+  expiresAtMs?: number;
 }
 
-export function buildHostSet(all: readonly HostImpl[], panicThresholdPercent: number, localityWeighted: boolean, version: number): ChosenHostSet {
+export function buildHostSet(
+  all: readonly HostImpl[], panicThresholdPercent: number, localityWeighted: boolean, version: number,
+  slowStart?: SlowStart, now = 0,
+): ChosenHostSet {
   if (all.length === 0) return { hosts: [], weights: [], uniform: true, version, panic: false };
   const priorities = [...new Set(all.map((h) => h.priority))].sort((a, b) => a - b);
   let level = all.filter((h) => h.priority === priorities[0]);
@@ -26,8 +32,20 @@ export function buildHostSet(all: readonly HostImpl[], panicThresholdPercent: nu
   const panic = (healthy.length * 100) / level.length < panicThresholdPercent;
   const hosts = panic ? level : healthy;
   const weights = effectiveWeights(hosts, localityWeighted);
+  let expiresAtMs: number | undefined;
+  if (slowStart) {
+    // Envoy: weight × max(min_weight_percent, (max(age s, 1) / window s)^(1/aggression))
+    // while a host is younger than slow_start_window. Re-evaluated every second.
+    hosts.forEach((h, i) => {
+      const age = now - h.addedAtMs;
+      if (age >= slowStart.windowMs) return;
+      const factor = Math.max(age / 1000, 1) / (slowStart.windowMs / 1000);
+      weights[i] *= Math.max(slowStart.minWeightPercent / 100, Math.pow(factor, 1 / slowStart.aggression));
+      expiresAtMs = now + 1000;
+    });
+  }
   const uniform = weights.every((w) => Math.abs(w - weights[0]) < 1e-9);
-  return { hosts, weights, uniform, version, panic };
+  return { hosts, weights, uniform, version, panic, expiresAtMs };
 }
 
 /**

@@ -21,6 +21,8 @@ export class HostImpl implements Host {
   consecutiveLocalOriginFailure = 0;
   numEjections = 0;
   ejectedAtMs = 0;
+  /** When the host joined the cluster (slow start). */
+  addedAtMs = 0;
   /** ORIGINAL_DST: used since the last cleanup sweep. */
   used = true;
 

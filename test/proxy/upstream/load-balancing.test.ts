@@ -168,3 +168,23 @@ test("lower priority takes traffic only when the higher priority has no healthy 
   cm.applyEndpoints([la("UNHEALTHY")]);
   assert.deepEqual([...distribution(cm.get("p")!, 10).keys()], [1002]);
 });
+
+test("slow start: a newly added host ramps up over slow_start_window (injected clock)", () => {
+  let now = 0;
+  const cm = new ClusterManager({ now: () => now });
+  cm.applyClusters([{
+    name: "s", type: "EDS", eds_cluster_config: { eds_config: { ads: {} } },
+    round_robin_lb_config: { slow_start_config: { slow_start_window: "10s", aggression: { default_value: 1, runtime_key: "x" }, min_weight_percent: { value: 10 } } },
+  }]);
+  cm.applyEndpoints([{ cluster_name: "s", endpoints: [{ lb_endpoints: [endpoint(1001), endpoint(1002)] }] }]);
+  now = 60_000; // the first hosts are long past their window
+  cm.applyEndpoints([{ cluster_name: "s", endpoints: [{ lb_endpoints: [endpoint(1001), endpoint(1002), endpoint(1003)] }] }]);
+  const c = cm.get("s")!;
+  const share = () => (distribution(c, 2100).get(1003) ?? 0) / 2100;
+  // Just added: weight × max(10 %, (1 s / 10 s)^1) = 0.1 → 0.1 / 2.1 of the picks.
+  assert.ok(Math.abs(share() - 0.1 / 2.1) < 0.01, `share ${share()}`);
+  now += 5_000; // half-way: 0.5 / 2.5
+  assert.ok(Math.abs(share() - 0.2) < 0.01, `share ${share()}`);
+  now += 5_000; // window over: a full third
+  assert.ok(Math.abs(share() - 1 / 3) < 0.01, `share ${share()}`);
+});
