@@ -10,6 +10,7 @@ import {
   TCP_LABELS,
   ISTIO_DURATION_BUCKETS_MS,
   ISTIO_PEER_LABEL_COUNT,
+  formatBucketBound,
   type RequestFacts,
   type FamilyOverrides,
 } from "../../src/telemetry/index.ts";
@@ -158,7 +159,13 @@ test("an Istio duration histogram puts 3 ms in the le=5 bucket", () => {
   const le = (b: string) => f.samples.find((s) => s.name.endsWith("_bucket") && s.labels.le === b)!.value;
   assert.equal(le("1"), 0);
   assert.equal(le("5"), 1);
-  assert.equal(le(String(ISTIO_DURATION_BUCKETS_MS.at(-1))), 1);
+  // Envoy spells the top bounds in %g form; every bound is present.
+  assert.deepEqual(
+    f.samples.filter((s) => s.name.endsWith("_bucket")).map((s) => s.labels.le),
+    [...ISTIO_DURATION_BUCKETS_MS.map(formatBucketBound), "+Inf"],
+  );
+  assert.equal(le("3.6e+06"), 1);
+  assert.equal(le("300000"), 1);
 });
 
 test("mergeExposition keeps both sides, joins a shared family once, drops conflicting types", () => {
@@ -192,4 +199,9 @@ test("a prefix handle binds the peer labels once and reaches the same series as 
     assert.deepEqual(byCode, { "200": 1, "503": 3 });
     assert.equal(samples[0].labels.destination_service, "sa-logic.default.svc.cluster.local");
   }
+});
+
+test("bucket bounds are written the way Envoy writes them (%g)", () => {
+  const cases: [number, string][] = [[0.5, "0.5"], [1, "1"], [25, "25"], [300000, "300000"], [600000, "600000"], [1800000, "1.8e+06"], [3600000, "3.6e+06"], [0.0001, "0.0001"], [0.00001, "1e-05"], [123456789, "1.23457e+08"], [2.5, "2.5"]];
+  for (const [n, s] of cases) assert.equal(formatBucketBound(n), s, String(n));
 });

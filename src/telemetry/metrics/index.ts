@@ -12,6 +12,7 @@ export {
 export {
   escapeLabelValue,
   formatNumber,
+  formatBucketBound,
   parseExposition,
   parseSampleLine,
   mergeExposition,

@@ -4,7 +4,7 @@
 // level per label), so finding a series never concatenates strings, and the
 // Prometheus label text is built once, when the series is first created.
 
-import { escapeLabelValue, formatNumber } from "./text-format.ts";
+import { escapeLabelValue, formatBucketBound, formatNumber } from "./text-format.ts";
 
 export type MetricType = "counter" | "histogram";
 
@@ -271,7 +271,7 @@ export class MetricFamily {
       let cumulative = 0;
       for (let i = 0; i < this.buckets.length; i++) {
         cumulative += s.bucketCounts[i];
-        out.push(`${this.name}_bucket{${s.labelText}${sep}le="${formatNumber(this.buckets[i])}"} ${formatNumber(cumulative)}`);
+        out.push(`${this.name}_bucket{${s.labelText}${sep}le="${formatBucketBound(this.buckets[i])}"} ${formatNumber(cumulative)}`);
       }
       out.push(`${this.name}_bucket{${s.labelText}${sep}le="+Inf"} ${formatNumber(s.count)}`);
       out.push(`${this.name}_sum${braces(s.labelText)} ${formatNumber(s.sum)}`);

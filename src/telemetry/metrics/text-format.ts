@@ -16,6 +16,25 @@ export function formatNumber(n: number): string {
   return String(n);
 }
 
+/**
+ * A bucket bound as Envoy writes `le` on /stats/prometheus: C's %g (six significant
+ * digits, exponent form from 1e6 up), so Istio's top buckets read `1.8e+06` and
+ * `3.6e+06` exactly as they do from Envoy and queries written against Envoy match.
+ */
+export function formatBucketBound(n: number): string {
+  if (!Number.isFinite(n)) return formatNumber(n);
+  if (n === 0) return "0";
+  const exp = Math.floor(Math.log10(Math.abs(n)));
+  if (exp < -4 || exp >= 6) {
+    const [mantissa, e] = n.toExponential(5).split("e");
+    const m = mantissa.includes(".") ? mantissa.replace(/\.?0+$/, "") : mantissa;
+    const ev = Number(e);
+    return `${m}e${ev < 0 ? "-" : "+"}${String(Math.abs(ev)).padStart(2, "0")}`;
+  }
+  const fixed = n.toFixed(Math.max(0, 5 - exp));
+  return fixed.includes(".") ? fixed.replace(/\.?0+$/, "") : fixed;
+}
+
 export interface Sample {
   name: string;
   labels: Record<string, string>;
