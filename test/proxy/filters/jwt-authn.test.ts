@@ -55,11 +55,8 @@ const listOf = (exact: string): Json => ({ list_match: { one_of: { string_match:
 const allowPath = (prefix: string, principal: Json): Json => ({ permissions: [{ url_path: { path: { prefix } } }], principals: [principal] });
 
 before(async () => {
-  rs = await signer("RS256", "rs-1");
-  es = await signer("ES256", "es-1");
-  attacker = await signer("RS256", "rs-1");
-  rotA = await signer("RS256", "rot-a");
-  rotB = await signer("RS256", "rot-b");
+  // RSA key generation is slow: generate in parallel (libuv's pool), and only two RSA keys.
+  [rs, es, attacker, rotA, rotB] = await Promise.all([signer("RS256", "rs-1"), signer("ES256", "es-1"), signer("RS256", "rs-1"), signer("ES256", "rot-a"), signer("ES256", "rot-b")]);
   rotatingKeys = [rotA.pub];
   jwksServer = http.createServer((req, res) => {
     jwksHits.set(req.url ?? "", (jwksHits.get(req.url ?? "") ?? 0) + 1);
