@@ -15,6 +15,8 @@ let ok: Upstream;
 let shadow: Upstream;
 let port: number;
 let flakyFailures = 0;
+let bad: Upstream;
+let good: Upstream;
 /** What the per-request observers saw: the hook access logs and stats will use. */
 const completed: Array<{ path: string; code: number; flags: string }> = [];
 const flagsOf = (path: string): string | undefined => completed.findLast((c) => c.path === path)?.flags;
@@ -40,6 +42,11 @@ before(async () => {
     res.end("recovered");
   });
   ok = await startUpstream(undefined, "ok");
+  bad = await startUpstream((_req, res) => {
+    res.writeHead(503);
+    res.end("bad");
+  }, "bad");
+  good = await startUpstream(undefined, "good");
   shadow = await startUpstream(undefined, "shadow");
   proxy = await startProxy(ads);
   proxy.proxy.observers.push((ctx) => completed.push({ path: ctx.path, code: ctx.responseCode, flags: formatResponseFlags(ctx.responseFlags) }));
@@ -51,7 +58,9 @@ before(async () => {
   const faultFilter = { name: "envoy.filters.http.fault", typed_config: { "@type": T.fault } };
   const corsFilter = { name: "envoy.filters.http.cors", typed_config: { "@type": T.cors } };
   await serve(ads, proxy, {
-    clusters: [staticCluster("closed", [closedPort]), staticCluster("slow", [slow.port]), staticCluster("flaky", [flaky.port]), staticCluster("ok", [ok.port]), staticCluster("shadow", [shadow.port])],
+    clusters: [staticCluster("closed", [closedPort]), staticCluster("slow", [slow.port]), staticCluster("flaky", [flaky.port]), staticCluster("ok", [ok.port]), staticCluster("shadow", [shadow.port]),
+      staticCluster("pair", [bad.port, good.port], { lb_policy: "RING_HASH" }),
+      staticCluster("budget", [flaky.port], { circuit_breakers: { thresholds: [{ max_retries: 0 }] } })],
     listeners: [httpListener("http", { rds: "r", filters: [faultFilter, corsFilter] })],
     routes: [
       routeConfig("r", [
@@ -64,6 +73,15 @@ before(async () => {
             { match: { prefix: "/retry" }, route: { cluster: "flaky", retry_policy: { retry_on: "5xx", num_retries: 3, retry_back_off: { base_interval: "0.001s", max_interval: "0.005s" } } } },
             { match: { prefix: "/status" }, route: { cluster: "flaky", retry_policy: { retry_on: "retriable-status-codes", retriable_status_codes: [418], num_retries: 1, retry_back_off: { base_interval: "0.001s" } } } },
             { match: { prefix: "/noretry" }, route: { cluster: "flaky" } },
+            {
+              match: { prefix: "/hosts" },
+              route: {
+                cluster: "pair",
+                hash_policy: [{ header: { header_name: "x-key" } }],
+                retry_policy: { retry_on: "5xx", num_retries: 1, retry_host_predicate: [{ name: "envoy.retry_host_predicates.previous_hosts", typed_config: { "@type": "type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate" } }], host_selection_retry_max_attempts: 5, retry_back_off: { base_interval: "0.001s" } },
+              },
+            },
+            { match: { prefix: "/budget" }, route: { cluster: "budget", retry_policy: { retry_on: "5xx", num_retries: 3, retry_back_off: { base_interval: "0.001s" } } } },
             { match: { prefix: "/refused" }, route: { cluster: "closed", retry_policy: { retry_on: "connect-failure", num_retries: 2, retry_back_off: { base_interval: "0.001s" } } } },
             {
               match: { prefix: "/abort" },
@@ -107,7 +125,7 @@ before(async () => {
 after(async () => {
   await proxy.stop();
   await ads.stop();
-  for (const u of [slow, flaky, ok, shadow]) await u.close();
+  for (const u of [slow, flaky, ok, shadow, bad, good]) await u.close();
 });
 
 test("route timeout answers 504 upstream request timeout", async () => {
@@ -210,4 +228,31 @@ test("CORS preflight is answered by the proxy; simple requests get allow-origin;
   const denied = await request(port, "/cors", { headers: { origin: "https://evil.test" } });
   assert.equal(denied.status, 200);
   assert.equal(denied.headers["access-control-allow-origin"], undefined);
+});
+
+test("previous_hosts: a retry avoids the host that failed even when the hash points at it", async () => {
+  // Find a key that hashes to the failing host (bad answers 503; without retries we see it).
+  let key = "";
+  for (let i = 0; i < 50 && !key; i++) {
+    const before = bad.requests.length;
+    await request(port, "/hosts", { headers: { "x-key": `k${i}` } });
+    if (bad.requests.length > before) key = `k${i}`;
+  }
+  assert.ok(key, "some key hashes to the failing host");
+  const badBefore = bad.requests.length;
+  const goodBefore = good.requests.length;
+  const r = await request(port, "/hosts", { headers: { "x-key": key } });
+  assert.equal(r.status, 200);
+  assert.equal(bad.requests.length - badBefore, 1);
+  assert.equal(good.requests.length - goodBefore, 1);
+});
+
+test("retry budget: max_retries 0 stops retrying (UO), the upstream's answer is returned", async () => {
+  flakyFailures = 5;
+  const before = flaky.requests.length;
+  const r = await request(port, "/budget");
+  assert.equal(r.status, 503);
+  assert.equal(flaky.requests.length - before, 1);
+  assert.match(flagsOf("/budget") ?? "", /UO/);
+  flakyFailures = 0;
 });
