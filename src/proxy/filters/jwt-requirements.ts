@@ -4,7 +4,7 @@
 // requires_any is ok when one child is; allow_missing inside it passes a request that
 // carries no token at all, but not one whose token is bad (Istio's RequestAuthentication
 // shape); allow_missing_or_failed passes everything.
-import { ConfigError, arr, obj, onlyFields, str, type Json } from "../json.ts";
+import { ConfigError, arr, obj, onlyFields, str } from "../json.ts";
 import { compileHeaderMatcher, compileSafeRegex, type HeaderPredicate, type HeaderLookup } from "../string-match.ts";
 import type { JwtError } from "./jwt-verify.ts";
 import { JwtStatus } from "./jwt-verify.ts";

@@ -2,7 +2,7 @@
 // once into closures. RBAC uses them to read what earlier filters left in the request's
 // dynamic metadata — above all the verified JWT payload that jwt_authn stores, which is
 // how Istio's requestPrincipals and request.auth.claims[] conditions are enforced.
-import { ConfigError, arr, num, obj, onlyFields, str, type Json } from "../json.ts";
+import { ConfigError, arr, num, obj, onlyFields, str } from "../json.ts";
 import { compileStringMatcher } from "../string-match.ts";
 
 /** Dynamic metadata of one request: filter name → a JSON object (protobuf Struct). */
