@@ -14,6 +14,10 @@ import {
   decideSampling,
   newTraceId,
   newSpanId,
+  startSpan,
+  finishSpan,
+  httpSpanTags,
+  newAccessLogRecord,
   type TraceContext,
 } from "../../src/telemetry/index.ts";
 
@@ -130,4 +134,30 @@ test("sampling: forced headers win, then the parent's flag, then the random perc
   let hits = 0;
   for (let i = 0; i < 1000; i++) if (decideSampling({ headers: {} }, { randomSamplingPercentage: 10, random: seq }).sampled) hits++;
   assert.ok(hits >= 90 && hits <= 110, `sampled ${hits} of 1000 at 10%`);
+});
+
+test("spans chain across hops: each hop's server span is the child of the caller's client span", () => {
+  // The gateway starts the trace (no incoming context) and propagates to sa-webapp.
+  const gw = startSpan({ kind: "CLIENT", name: "sa-webapp.default.svc.cluster.local:80/*", serviceName: "istio-ingressgateway.istio-system", sampled: true, startUs: 1000 });
+  assert.equal(gw.span.parentId, undefined);
+  const wire = injectTraceContext(gw.context, ["w3c", "b3"]);
+  const server = startSpan({ kind: "SERVER", name: "sa-webapp.default.svc.cluster.local:80/*", serviceName: "sa-webapp.default", parent: extractTraceContext(wire), sampled: true, startUs: 1100 });
+  assert.equal(server.span.traceId, gw.span.traceId);
+  assert.equal(server.span.parentId, gw.span.id);
+  assert.notEqual(server.span.id, gw.span.id);
+  // A decision-only context (b3: 1) carries no ids: the span starts a new trace as its root.
+  const fresh = startSpan({ kind: "SERVER", name: "x", serviceName: "y", parent: extractTraceContext({ b3: "1" }), sampled: true });
+  assert.equal(fresh.span.parentId, undefined);
+  assert.match(fresh.span.traceId, /^[0-9a-f]{32}$/);
+  finishSpan(server.span, 1100);
+  assert.equal(server.span.duration, 1);
+
+  const r = newAccessLogRecord();
+  Object.assign(r, { method: "GET", authority: "sa-webapp", path: "/sentiment", protocol: "HTTP/1.1", responseCode: 503, responseFlags: "UF", upstreamCluster: "outbound|80||sa-logic.default.svc.cluster.local", requestHeaders: { "x-request-id": "rid-9" }, downstreamRemoteAddress: "10.0.0.9:5555" });
+  const tags = httpSpanTags(r, { "istio.mesh_id": "cluster.local" });
+  assert.equal(tags["http.url"], "http://sa-webapp/sentiment");
+  assert.equal(tags["guid:x-request-id"], "rid-9");
+  assert.equal(tags.error, "true");
+  assert.equal(tags["peer.address"], "10.0.0.9");
+  assert.equal(tags["istio.mesh_id"], "cluster.local");
 });

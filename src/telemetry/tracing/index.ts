@@ -25,3 +25,4 @@ export {
 export { decideSampling, type SamplingDecision, type SamplingInput, type SamplingOptions, type SamplingReason } from "./sampling.ts";
 export { toZipkinJson, fromZipkinJson, toOtlpJson, fromOtlpJson, normalizeTraceId, SpanDecodeError } from "./wire.ts";
 export { SpanExporter, zipkinExporter, otlpExporter, type ExporterOptions, type ExporterStats } from "./exporter.ts";
+export { startSpan, finishSpan, httpSpanTags, type StartSpanOptions, type StartedSpan } from "./http-span.ts";
