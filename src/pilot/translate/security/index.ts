@@ -59,11 +59,11 @@ function reportNoTls(problems: TranslationProblem[]): NonNullable<ClusterOptions
 }
 
 export function proxySecurity(view: ProxyView, problems: TranslationProblem[]): ProxySecurity {
-  const jwt = buildJwt(view, problems);
+  const tls = supportsTls(view);
+  const jwt = buildJwt(view, problems, tls);
   const httpFilters = [...(jwt.filter ? [jwt.filter] : []), ...httpRbacFilters(view, problems)];
   let tcpRbac: EnvoyJson[] | undefined;
   const modes = view.proxy.type === "sidecar" ? peerAuthnModes(view, problems) : undefined;
-  const tls = supportsTls(view);
   const proxyId = `Proxy/${view.proxy.namespace}/${view.proxy.podName}`;
   return {
     httpFilters,

@@ -100,6 +100,7 @@ function provider(
   rule: JWTRule,
   report: (message: string) => void,
   clusters: Map<string, EnvoyJson>,
+  tls: boolean,
 ): EnvoyJson | undefined {
   const p: EnvoyJson = { issuer: rule.issuer };
   if (rule.audiences && rule.audiences.length > 0) p.audiences = [...rule.audiences];
@@ -109,6 +110,10 @@ function provider(
     const target = parseJwksUri(rule.jwksUri);
     if (!target) {
       report(`jwksUri "${rule.jwksUri}" is not an http(s) URL; write e.g. https://idp.example.com/.well-known/jwks.json`);
+      return undefined;
+    }
+    if (target.https && !tls && jwksClusterName(view, target).own) {
+      report(`jwksUri "${rule.jwksUri}" is https, but this proxy cannot originate TLS (node metadata SKIFF_TLS "false"); the issuer's tokens cannot be verified. Serve the keys over http, or inline them with jwks.`);
       return undefined;
     }
     const timeout = rule.timeout ? toEnvoyDuration(rule.timeout) : JWKS_FETCH_TIMEOUT;
@@ -139,7 +144,8 @@ function provider(
   return p;
 }
 
-export function buildJwt(view: ProxyView, problems: TranslationProblem[]): JwtResult {
+/** `tls`: whether the proxy can fetch https JWKS itself (it cannot with SKIFF_TLS "false"). */
+export function buildJwt(view: ProxyView, problems: TranslationProblem[], tls = true): JwtResult {
   const providers: EnvoyJson = {};
   const names: string[] = [];
   const clusters = new Map<string, EnvoyJson>();
@@ -148,7 +154,7 @@ export function buildJwt(view: ProxyView, problems: TranslationProblem[]): JwtRe
       const report = (message: string): void => {
         problems.push({ resource: resourceId(resource), message: `spec.jwtRules[${i}]: ${message}` });
       };
-      const built = provider(view, rule, report, clusters);
+      const built = provider(view, rule, report, clusters, tls);
       if (!built) return;
       const name = `origins-${names.length}`;
       providers[name] = built;
