@@ -412,6 +412,10 @@ export class HttpConnectionManager {
     const h1Socket = isH2 ? undefined : (req.socket as Socket);
     if (h1Socket) this.h1Sockets.set(h1Socket, (this.h1Sockets.get(h1Socket) ?? 0) + 1);
     let completed = false;
+    // The context goes back to the pool only when the response is complete AND the
+    // filter chain/router have returned: a router still waiting on an upstream after the
+    // client left must not write into a context another request already reuses.
+    let handlerDone = false;
     const complete = (): void => {
       if (completed) return;
       completed = true;
@@ -423,7 +427,7 @@ export class HttpConnectionManager {
       if (code > 0) bucket.value++;
       this.stats.rqActive.value--;
       for (const o of this.deps.observers) o(ctx);
-      this.pool.release(ctx);
+      if (handlerDone) this.pool.release(ctx);
       this.activeRequests--;
       if (h1Socket && this.h1Sockets.has(h1Socket)) this.h1Sockets.set(h1Socket, this.h1Sockets.get(h1Socket)! - 1);
       if (this.draining) {
@@ -443,6 +447,9 @@ export class HttpConnectionManager {
     } catch (err) {
       // A bug in our code must not take the process down; answer 500 and move on.
       if (!s.responded) s.sendLocalReply(500, `internal error: ${(err as Error).message}`);
+    } finally {
+      handlerDone = true;
+      if (completed) this.pool.release(ctx);
     }
   }
 
