@@ -125,7 +125,7 @@ function normalise(o: CaptureOptions): Normalised {
     // Root's traffic would all pass uncaptured — the app usually runs as root here.
     throw new CaptureOptionsError("capture: proxyUid 0 (root) would exempt root's traffic from capture; run the proxy under its own uid (e.g. the skiff-proxy user)");
   }
-  const excludes = [...CAPTURE_DEFAULTS.excludeInboundPorts, ...(o.excludeInboundPorts ?? [])].map((p, i) => port(`excludeInboundPorts[${i}]`, p));
+  const excludes = [...CAPTURE_DEFAULTS.excludeInboundPorts, ...(o.excludeInboundPorts ?? []).map((p, i) => port(`excludeInboundPorts[${i}]`, p))];
   return {
     proxyUid,
     proxyGid: id("proxyGid", o.proxyGid ?? proxyUid),
