@@ -59,7 +59,8 @@ function istioClaims(value: unknown): unknown {
   return [String(value)];
 }
 
-function istioAuthn(payload: JWTPayload): Record<string, unknown> {
+/** What a verified payload leaves under `istio_authn` (request.auth.principal/audiences/presenter/claims). */
+export function istioAuthnMetadata(payload: JWTPayload): Record<string, unknown> {
   const out: Record<string, unknown> = { "request.auth.claims": istioClaims(payload) };
   if (typeof payload.iss === "string" && typeof payload.sub === "string") out["request.auth.principal"] = `${payload.iss}/${payload.sub}`;
   if (payload.aud !== undefined) out["request.auth.audiences"] = (Array.isArray(payload.aud) ? payload.aud : [payload.aud]).map(String);
@@ -214,7 +215,7 @@ function applyOutputs(ex: Exchange, successes: readonly Success[]): void {
     if (p.payloadInMetadata) setDynamicMetadata(ex.ctx, jwtMetadataFilter, { [p.payloadInMetadata]: s.payload });
     if (p.headerInMetadata) setDynamicMetadata(ex.ctx, jwtMetadataFilter, { [p.headerInMetadata]: s.header });
     if (!istioDone) {
-      setDynamicMetadata(ex.ctx, istioAuthnMetadataFilter, istioAuthn(s.payload));
+      setDynamicMetadata(ex.ctx, istioAuthnMetadataFilter, istioAuthnMetadata(s.payload));
       istioDone = true;
     }
     if (p.forwardPayloadHeader) {
