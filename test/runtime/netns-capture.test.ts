@@ -4,6 +4,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFile, writeFile } from "node:fs/promises";
 import { captureRules, captureRemovalRules, CaptureOptionsError } from "../../src/agent/capture.ts";
+import { serviceRules } from "../../src/agent/capture-services.ts";
 
 const golden = new URL("./netns-capture.golden", import.meta.url);
 
@@ -49,4 +50,20 @@ test("removal restores an empty nat table", () => {
   assert.match(text, /^\*nat\n/);
   assert.match(text, /COMMIT\n$/);
   assert.doesNotMatch(text, /ISTIO|-A /);
+});
+
+test("service VIP rules for sidecar-less workloads: equal-weight DNAT per endpoint, a reset for no endpoints", () => {
+  const text = serviceRules([
+    { hostname: "web.demo.svc.cluster.local", vip: "198.18.1.3", port: 80, endpoints: [{ address: "198.18.0.4", port: 8080 }, { address: "198.18.0.2", port: 8080 }, { address: "198.18.0.3", port: 8080 }] },
+    { hostname: "empty.demo.svc.cluster.local", vip: "198.18.1.9", port: 80, endpoints: [] },
+  ]);
+  const chain = text.split("\n").filter((l) => l.startsWith("-A SKIFF_SVC_0 "));
+  assert.deepEqual(chain, [
+    "-A SKIFF_SVC_0 -p tcp -m statistic --mode random --probability 0.33333 -j DNAT --to-destination 198.18.0.2:8080",
+    "-A SKIFF_SVC_0 -p tcp -m statistic --mode random --probability 0.50000 -j DNAT --to-destination 198.18.0.3:8080",
+    "-A SKIFF_SVC_0 -p tcp -j DNAT --to-destination 198.18.0.4:8080",
+  ]);
+  assert.match(text, /-A SKIFF_SERVICES -d 198\.18\.1\.3\/32 -p tcp --dport 80 -m comment --comment "web\.demo\.svc\.cluster\.local:80" -j SKIFF_SVC_0\n/);
+  assert.match(text, /\*filter\n[^*]*-A OUTPUT -d 198\.18\.1\.9\/32 -p tcp --dport 80 .*-j REJECT --reject-with tcp-reset\nCOMMIT\n$/);
+  assert.doesNotMatch(text.split("*filter")[0]!, /198\.18\.1\.9/, "no nat rule for a service without endpoints");
 });

@@ -14,6 +14,8 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { NetnsNetwork, cleanupNetns, ensureProxyUser, listNetns, netnsSupport, type ProxyUser, type ReplicaNetwork } from "../../src/runtime/netns/index.ts";
 import { applyCapture, savedNatTable } from "../../src/agent/capture-apply.ts";
+import { applyServiceRules } from "../../src/agent/capture-services.ts";
+import { DnsProxy } from "../../src/agent/dns-proxy.ts";
 import { ADDON_PATH } from "../../src/proxy/original-dst.ts";
 
 const repo = fileURLToPath(new URL("../..", import.meta.url));
@@ -28,6 +30,8 @@ if (skip) process.stdout.write(`# ${skip}\n`);
 let net: NetnsNetwork;
 let a: ReplicaNetwork;
 let b: ReplicaNetwork;
+let legacy: ReplicaNetwork;
+let hostDns: DnsProxy | undefined;
 let user: ProxyUser;
 let dir: string;
 let addonBuilt = false;
@@ -123,6 +127,7 @@ before(async () => {
   net = await NetnsNetwork.create({ tag: TAG, subnet: SUBNET, serviceSubnet: SERVICE_SUBNET });
   a = await net.addReplica("app-a-0", { meshNamespace: "demo" });
   b = await net.addReplica("app-b-0", { meshNamespace: "demo" });
+  legacy = await net.addReplica("legacy-0", { meshNamespace: "legacy" });
   dir = await mkdtemp(join(tmpdir(), "skiff-netns-"));
   await chmod(dir, 0o755); // the fixture runs as the proxy user
   await writeFile(join(dir, "capture-fixture.mts"), CAPTURE_FIXTURE, { mode: 0o644 });
@@ -130,6 +135,7 @@ before(async () => {
 
 after(async () => {
   for (const c of children) if (c.exitCode === null) c.kill("SIGKILL");
+  await hostDns?.close();
   if (net) await net.teardown();
   if (dir) await rm(dir, { recursive: true, force: true });
 });
@@ -192,6 +198,29 @@ test("capture: app traffic lands on 15001/15006 with its original destination; t
   const seenByName = JSON.parse(byName.body) as typeof seenVip;
   assert.equal(seenByName.listener, 15001);
   if (addonBuilt) assert.deepEqual(seenByName.original, { address: vip, port: 9080 });
+});
+
+test("a workload without a sidecar reaches a service by name: host DNS on the bridge, VIP DNAT in its namespace, the server's inbound capture", { skip }, async () => {
+  // The mesh's "kube-dns": a DNS proxy on the bridge address, which every namespace's
+  // resolv.conf names. The runtime runs one; here the test does.
+  const vip = net.vip("sa-webapp.demo.svc.cluster.local");
+  const emptyVip = net.vip("empty.demo.svc.cluster.local");
+  hostDns = await DnsProxy.start({ host: net.gateway, port: 53, namespace: "legacy", upstreams: [], services: [
+    { hostname: "sa-webapp.demo.svc.cluster.local", name: "sa-webapp", namespace: "demo", addresses: [vip] },
+    { hostname: "empty.demo.svc.cluster.local", name: "empty", namespace: "demo", addresses: [emptyVip] },
+  ] });
+  await applyServiceRules(legacy.namespace, [
+    { hostname: "sa-webapp.demo.svc.cluster.local", vip, port: 80, endpoints: [{ address: a.address, port: 8080 }] },
+    { hostname: "empty.demo.svc.cluster.local", vip: emptyVip, port: 80, endpoints: [] },
+  ]);
+  const res = await curl(legacy, "http://sa-webapp.demo/");
+  assert.equal(res.code, 0, res.body);
+  const seen = JSON.parse(res.body) as { listener: number; original: { address: string; port: number } };
+  assert.equal(seen.listener, 15006, "the call arrived through a's inbound capture");
+  if (addonBuilt) assert.deepEqual(seen.original, { address: a.address, port: 8080 }, "the VIP:80 was translated to the endpoint's target port");
+  // A service without endpoints is refused at once (curl: 7, could not connect).
+  const empty = await curl(legacy, "http://empty.demo/");
+  assert.equal(empty.code, 7, empty.body);
 });
 
 test("without the capture rules nothing is redirected (b has none)", { skip }, async () => {
