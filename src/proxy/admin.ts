@@ -109,7 +109,7 @@ function listenersText(proxy: Proxy): string {
     .join("\n");
 }
 
-function statsText(proxy: Proxy): string {
+function statsText(proxy: Proxy, filter: RegExp | undefined): string {
   const lines = proxy.stats.all().map((c) => `${c.name}: ${c.value}`);
   for (const e of proxy.clusters.stats()) lines.push(`${e.name}: ${e.value}`);
   const xds = proxy.xds;
@@ -117,7 +117,7 @@ function statsText(proxy: Proxy): string {
     lines.push(`control_plane.connected_state: ${proxy.state() === "PRE_INITIALIZING" ? 0 : 1}`);
     lines.push(`cluster_manager.cds.update_rejected: ${xds.counters.nacks}`);
   }
-  return lines.sort().join("\n") + "\n";
+  return (filter ? lines.filter((l) => filter.test(l.slice(0, l.indexOf(":")))) : lines).sort().join("\n") + "\n";
 }
 
 export class AdminServer {
@@ -188,7 +188,17 @@ export class AdminServer {
           const stats = [...proxy.stats.all().map((c) => ({ name: c.name, value: c.value })), ...proxy.clusters.stats().map((e) => ({ name: e.name, value: e.value }))];
           return json({ stats });
         }
-        return send(200, statsText(proxy));
+        {
+          // Envoy's ?filter=REGEX selects stats by name.
+          const f = url.searchParams.get("filter");
+          let re: RegExp | undefined;
+          try {
+            re = f ? new RegExp(f) : undefined;
+          } catch {
+            return send(400, `invalid filter regex "${f}"\n`);
+          }
+          return send(200, statsText(proxy, re));
+        }
       case "/stats/prometheus":
         return send(200, prometheusFrontStats(proxy.stats.all()) + prometheusStats(proxy.clusters.stats()), "text/plain; version=0.0.4");
       case "/ready": {

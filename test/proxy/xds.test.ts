@@ -119,6 +119,8 @@ test("admin: /listeners, /clusters, /stats, /stats/prometheus, /server_info, /lo
   const stats = await (await fetch(`${proxy.adminUrl}/stats`)).text();
   assert.match(stats, /^http\.main\.downstream_rq_total: [1-9]\d*$/m);
   assert.match(stats, /^cluster\.app\.upstream_rq_total: [1-9]\d*$/m);
+  const filtered = await (await fetch(`${proxy.adminUrl}/stats?filter=^cluster\\.app\\.upstream_rq_2xx$`)).text();
+  assert.match(filtered, /^cluster\.app\.upstream_rq_2xx: [1-9]\d*\n$/);
   const prom = await (await fetch(`${proxy.adminUrl}/stats/prometheus`)).text();
   assert.match(prom, /^envoy_cluster_upstream_rq_total\{envoy_cluster_name="app"\} [1-9]\d*$/m);
   assert.match(prom, /^envoy_http_downstream_rq_total\{envoy_http_conn_manager_prefix="main"\} [1-9]\d*$/m);
