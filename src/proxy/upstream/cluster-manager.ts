@@ -6,7 +6,7 @@
 import { lookup } from "node:dns/promises";
 import { ClusterImpl } from "./cluster.ts";
 import type { ClusterDeps } from "./cluster.ts";
-import { parseCluster, parseLoadAssignment, tlsEndpointErrors } from "./config.ts";
+import { parseCluster, parseLoadAssignment } from "./config.ts";
 import type { EndpointSpec, ParsedCluster } from "./config.ts";
 import { clusterStatEntries } from "./stats.ts";
 import type {
@@ -38,6 +38,7 @@ export class ClusterManager implements ClusterManagerApi {
         }),
       clearInterval: options.clearInterval ?? ((h) => clearInterval(h as NodeJS.Timeout)),
       resolve: options.resolve ?? defaultResolve,
+      secrets: options.secrets,
     };
   }
 
@@ -96,12 +97,6 @@ export class ClusterManager implements ClusterManagerApi {
       const r = parseLoadAssignment(json);
       errors.push(...r.errors);
       if (!r.endpoints) continue;
-      for (const c of this.clusters.values()) {
-        if (c.type !== "EDS" || c.parsed.edsServiceName !== r.name) continue;
-        for (const e of tlsEndpointErrors(c.parsed.socketMatches, r.endpoints, `cluster "${c.name}"`)) {
-          errors.push({ resource: r.name, field: e.field, message: `ClusterLoadAssignment "${r.name}": ${e.field}: ${e.message}` });
-        }
-      }
       parsed.push({ name: r.name, endpoints: r.endpoints, json });
     }
     if (errors.length > 0) return { ok: false, errors };

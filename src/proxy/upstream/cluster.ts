@@ -18,6 +18,8 @@ import { Http1Pool } from "./pool-h1.ts";
 import { Http2Pool } from "./pool-h2.ts";
 import type { ConnectionPool, PoolOwner } from "./pool.ts";
 import { newClusterStats } from "./stats.ts";
+import type { SecretLookup, TlsSpec } from "./tls.ts";
+import { matchSocket } from "./config.ts";
 import type {
   ClusterDump, ClusterStats, ClusterType, EnvoyJson, Host, LbContext, LbPolicyName, RequestOutcome,
   UpstreamCluster, UpstreamHttpRequest, UpstreamHttpResult,
@@ -30,6 +32,7 @@ export interface ClusterDeps {
   setInterval: (fn: () => void, ms: number) => unknown;
   clearInterval: (handle: unknown) => void;
   resolve: (hostname: string, family: "v4" | "v6" | "any") => Promise<string[]>;
+  secrets?: SecretLookup;
 }
 
 /** How many times selectHost re-picks to avoid a previously tried host. */
@@ -116,6 +119,7 @@ export class ClusterImpl implements UpstreamCluster, PoolOwner {
         probe.addedAtMs = this.deps.now();
         next.push(probe);
       }
+      (existing ?? probe).tls = this.tlsFor(spec);
     }
     for (const gone of old.values()) this.removeHost(gone);
     this.hostList = next;
@@ -126,6 +130,20 @@ export class ClusterImpl implements UpstreamCluster, PoolOwner {
     if (specs.length === 0) this.stats.update_empty++;
     this.stats.membership_change++;
     this.invalidate();
+  }
+
+  /** The TLS settings a host connects with: its transport_socket_matches entry, else the cluster's. */
+  private tlsFor(spec: Pick<EndpointSpec, "metadata">): TlsSpec | undefined {
+    const matches = this.parsed.socketMatches;
+    if (matches.length > 0) {
+      const m = matchSocket(matches, spec);
+      if (m) return m.tls;
+    }
+    return this.parsed.tls;
+  }
+
+  get secrets(): SecretLookup | undefined {
+    return this.deps.secrets;
   }
 
   private removeHost(host: HostImpl): void {
@@ -181,6 +199,7 @@ export class ClusterImpl implements UpstreamCluster, PoolOwner {
     let host = this.hostList.find((h) => h.key === probe.key);
     if (!host) {
       host = probe;
+      host.tls = this.tlsFor({});
       this.hostList.push(host);
       this.invalidate();
     }

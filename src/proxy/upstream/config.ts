@@ -3,6 +3,8 @@
 // implemented, is listed as harmless (no behaviour a user could observe), or is an error:
 // the xDS client NACKs rather than silently running something other than what was asked.
 import { durationMs, wrappedNumber } from "./duration.ts";
+import { parseUpstreamTls } from "./tls.ts";
+import type { TlsSpec } from "./tls.ts";
 import type { ClusterType, EnvoyJson, HealthStatus, LbPolicyName, Locality, ResourceError } from "./types.ts";
 
 export interface Thresholds {
@@ -49,7 +51,8 @@ export interface EndpointSpec {
 export interface SocketMatch {
   name: string;
   match: Record<string, unknown>;
-  tls: boolean;
+  /** Set when the match originates TLS. */
+  tls?: TlsSpec;
 }
 
 export type UpstreamProtocol = "h1" | "h2" | "downstream";
@@ -86,6 +89,8 @@ export interface ParsedCluster {
   socketMatches: SocketMatch[];
   /** ROUND_ROBIN / LEAST_REQUEST slow_start_config. */
   slowStart?: SlowStart;
+  /** The cluster's transport_socket when it originates TLS. */
+  tls?: TlsSpec;
 }
 
 export interface SlowStart {
@@ -171,24 +176,28 @@ export function parseCluster(json: EnvoyJson): { cluster?: ParsedCluster; errors
 
   const connectTimeoutMs = p.try("connect_timeout", () => durationMs(json.connect_timeout) ?? 5000, 5000);
 
-  // Transport socket: only plaintext. TLS origination needs SDS secrets, not done yet.
+  // Transport socket: plaintext or TLS origination (UpstreamTlsContext).
+  let tls: TlsSpec | undefined;
   const ts = obj(json.transport_socket);
   if (ts) {
     const tc = obj(ts.typed_config);
-    if (!tc || tc["@type"] !== RAW_BUFFER) p.add("transport_socket", `only the raw_buffer (plaintext) transport socket is implemented, not ${JSON.stringify(tc?.["@type"] ?? ts.name)}`);
+    if (tc?.["@type"] === UPSTREAM_TLS) tls = parseUpstreamTls(tc, "transport_socket.typed_config", (f, m) => p.add(f, m));
+    else if (!tc || tc["@type"] !== RAW_BUFFER) p.add("transport_socket", `only raw_buffer and UpstreamTlsContext transport sockets are implemented, not ${JSON.stringify(tc?.["@type"] ?? ts.name)}`);
   }
 
-  // transport_socket_matches (Istio's auto mTLS): matching is implemented; TLS itself is
-  // not, so an endpoint that would use a TLS match is rejected where it appears.
+  // transport_socket_matches (Istio's auto mTLS): each endpoint uses the first match whose
+  // keys equal its envoy.transport_socket_match metadata; no match → the cluster's socket.
   const socketMatches: SocketMatch[] = [];
   const tsm = Array.isArray(json.transport_socket_matches) ? json.transport_socket_matches : [];
   tsm.forEach((raw, i) => {
     const path = `transport_socket_matches[${i}]`;
     const m = obj(raw) ?? {};
     p.only(m, path, ["name", "match", "transport_socket"]);
-    const type = obj(obj(m.transport_socket)?.typed_config)?.["@type"];
+    const tc = obj(obj(m.transport_socket)?.typed_config);
+    const type = tc?.["@type"];
     if (type !== RAW_BUFFER && type !== UPSTREAM_TLS) p.add(`${path}.transport_socket`, `only raw_buffer and UpstreamTlsContext transport sockets can be matched, not ${JSON.stringify(type)}`);
-    socketMatches.push({ name: typeof m.name === "string" ? m.name : `#${i}`, match: obj(m.match) ?? {}, tls: type === UPSTREAM_TLS });
+    const matchTls = type === UPSTREAM_TLS ? parseUpstreamTls(tc!, `${path}.transport_socket.typed_config`, (f, msg) => p.add(f, msg)) : undefined;
+    socketMatches.push({ name: typeof m.name === "string" ? m.name : `#${i}`, match: obj(m.match) ?? {}, tls: matchTls });
   });
 
   // EDS
@@ -208,7 +217,6 @@ export function parseCluster(json: EnvoyJson): { cluster?: ParsedCluster; errors
     if (type === "EDS" || type === "ORIGINAL_DST") p.add("load_assignment", `${type} clusters take no inline load_assignment`);
     const parsed = parseEndpoints(la, p, "load_assignment");
     endpoints = parsed;
-    for (const e of tlsEndpointErrors(socketMatches, endpoints, `cluster "${name}"`)) p.add(e.field, e.message);
     if (type === "LOGICAL_DNS" && endpoints.length !== 1) p.add("load_assignment", `a LOGICAL_DNS cluster needs exactly one endpoint, found ${endpoints.length}`);
   }
   if (type === "STRICT_DNS" || type === "LOGICAL_DNS") {
@@ -335,7 +343,7 @@ export function parseCluster(json: EnvoyJson): { cluster?: ParsedCluster; errors
       name, type: type as ClusterType, lbPolicy: lbPolicy as LbPolicyName, connectTimeoutMs, edsServiceName,
       endpoints, loadAssignment: la, thresholds, outlier, panicThresholdPercent: panic, localityWeighted,
       ringMin, ringMax, maglevTableSize, choiceCount, activeRequestBias, protocol, idleTimeoutMs,
-      maxRequestsPerConnection, maxConnectionDurationMs, socketMatches, slowStart, dnsRefreshMs, dnsFamily, cleanupIntervalMs,
+      maxRequestsPerConnection, maxConnectionDurationMs, socketMatches, slowStart, tls, dnsRefreshMs, dnsFamily, cleanupIntervalMs,
     },
   };
 }
@@ -465,27 +473,8 @@ export function parseLoadAssignment(json: EnvoyJson): { name: string; endpoints?
 }
 
 /** The transport_socket_matches entry an endpoint uses: the first whose keys all equal its metadata. */
-export function matchSocket(matches: readonly SocketMatch[], spec: EndpointSpec): SocketMatch | undefined {
+export function matchSocket(matches: readonly SocketMatch[], spec: Pick<EndpointSpec, "metadata">): SocketMatch | undefined {
   const fm = obj(spec.metadata?.filter_metadata);
   const meta = obj(fm?.["envoy.transport_socket_match"]) ?? {};
   return matches.find((m) => Object.entries(m.match).every(([k, v]) => meta[k] === v));
-}
-
-/**
- * Endpoints that would need upstream TLS (not implemented): one error each, so the update
- * is NACKed with the endpoint, the match and what to change, instead of failing requests.
- */
-export function tlsEndpointErrors(matches: readonly SocketMatch[], endpoints: readonly EndpointSpec[], owner: string): Array<{ field: string; message: string }> {
-  const out: Array<{ field: string; message: string }> = [];
-  if (!matches.some((m) => m.tls)) return out;
-  for (const ep of endpoints) {
-    const m = matchSocket(matches, ep);
-    if (m?.tls) {
-      out.push({
-        field: ep.path ?? "endpoints",
-        message: `endpoint ${ep.address}:${ep.port} matches transport_socket_matches "${m.name}" of ${owner}, which needs upstream TLS; skiff's proxy does not originate TLS yet (disable mTLS for this destination, e.g. a DestinationRule with tls.mode DISABLE)`,
-      });
-    }
-  }
-  return out;
 }

@@ -1,6 +1,7 @@
 // A concrete upstream host: identity from its endpoint, plus the mutable state that load
 // balancing, outlier detection and the pools share (active requests, ejection).
 import type { EndpointSpec } from "./config.ts";
+import type { TlsSpec } from "./tls.ts";
 import type { EnvoyJson, HealthStatus, Host, HostStats, Locality } from "./types.ts";
 
 export class HostImpl implements Host {
@@ -21,6 +22,8 @@ export class HostImpl implements Host {
   consecutiveLocalOriginFailure = 0;
   numEjections = 0;
   ejectedAtMs = 0;
+  /** TLS origination settings for connections to this host (undefined: plaintext). */
+  tls?: TlsSpec;
   /** When the host joined the cluster (slow start). */
   addedAtMs = 0;
   /** ORIGINAL_DST: used since the last cleanup sweep. */

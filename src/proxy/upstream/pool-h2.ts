@@ -40,9 +40,9 @@ export class Http2Pool implements ConnectionPool {
   }
 
   private open(): Session {
-    const socket = openConnection(this.host, this.owner, () => {});
+    const socket = openConnection(this.host, this.owner, () => {}, this.owner.connectTimeoutMs, true);
     this.owner.stats.upstream_cx_http2_total++;
-    const session = http2.connect(`http://${this.host.key}`, { createConnection: () => socket });
+    const session = http2.connect(`${this.host.tls ? "https" : "http"}://${this.host.key}`, { createConnection: () => socket });
     const s: Session = { session, socket, streams: 0, active: 0, draining: false };
     this.all.add(s);
     session.on("error", () => {
@@ -159,7 +159,7 @@ export class Http2Pool implements ConnectionPool {
         ":method": req.method,
         ":path": req.path,
         ":authority": req.authority,
-        ":scheme": "http",
+        ":scheme": this.host.tls ? "https" : "http",
       };
       for (const [k, v] of Object.entries(req.headers)) {
         if (v !== undefined && !HOP_BY_HOP.has(k.toLowerCase())) headers[k.toLowerCase()] = v;

@@ -1,6 +1,9 @@
 // What a per-host connection pool needs from its cluster, and helpers shared by the
 // HTTP/1.1 and HTTP/2 pools.
 import net from "node:net";
+import tls from "node:tls";
+import { tlsConnectOptions } from "./tls.ts";
+import type { SecretLookup } from "./tls.ts";
 import type { CircuitBreaker } from "./circuit-breaker.ts";
 import type { HostImpl } from "./host.ts";
 import type { ClusterStats, UpstreamHttpRequest, UpstreamHttpResult } from "./types.ts";
@@ -14,6 +17,8 @@ export interface PoolOwner {
   readonly maxRequestsPerConnection: number;
   /** 0 = unlimited: connections are drained (closed once idle) after this long. */
   readonly maxConnectionDurationMs: number;
+  /** SDS secrets for TLS origination. */
+  readonly secrets?: SecretLookup;
   /** A connection closed or a request finished somewhere in the cluster: pending requests may proceed. */
   capacityFreed(): void;
 }
@@ -38,9 +43,25 @@ export const connectedSockets = new WeakSet<net.Socket>();
  * Open a TCP connection to `host`, counted against the cluster's connections and its
  * stats, failing with a connect timeout after `owner.connectTimeoutMs`.
  */
-export function openConnection(host: HostImpl, owner: PoolOwner, onClose: () => void, connectTimeoutMs = owner.connectTimeoutMs): net.Socket {
-  const socket = net.connect({ host: host.address, port: host.port });
+export function openConnection(host: HostImpl, owner: PoolOwner, onClose: () => void, connectTimeoutMs = owner.connectTimeoutMs, h2 = false): net.Socket {
+  let socket: net.Socket;
+  let setupError: Error | undefined;
+  if (host.tls) {
+    try {
+      socket = tls.connect({ host: host.address, port: host.port, ...tlsConnectOptions(host.tls, owner.secrets, h2) });
+    } catch (e) {
+      // E.g. an SDS secret that has not arrived: fail like a connection that never came up.
+      setupError = e as Error;
+      socket = new net.Socket();
+    }
+  } else {
+    socket = net.connect({ host: host.address, port: host.port });
+  }
   socket.setNoDelay(true);
+  if (setupError) {
+    const err = setupError;
+    process.nextTick(() => socket.destroy(err));
+  }
   owner.breaker.connections++;
   owner.stats.upstream_cx_total++;
   owner.stats.upstream_cx_active++;
@@ -50,7 +71,8 @@ export function openConnection(host: HostImpl, owner: PoolOwner, onClose: () => 
     socket.destroy(Object.assign(new Error(`connect timeout after ${connectTimeoutMs} ms to ${host.key}`), { code: "ETIMEDOUT" }));
   }, connectTimeoutMs);
   timer.unref();
-  socket.once("connect", () => {
+  // A TLS connection is up only after its handshake (a failed handshake is a connect failure, UF).
+  socket.once(host.tls ? "secureConnect" : "connect", () => {
     clearTimeout(timer);
     connectedSockets.add(socket);
   });

@@ -349,6 +349,19 @@ export interface ClusterManagerOptions {
   clearInterval?: (handle: unknown) => void;
   /** Resolver for STRICT_DNS/LOGICAL_DNS (defaults to node:dns lookup with all: true). */
   resolve?: (hostname: string, family: "v4" | "v6" | "any") => Promise<string[]>;
+  /**
+   * SDS secrets by name (tls_certificate_sds_secret_configs / validation_context_sds_secret_config),
+   * looked up at each new TLS connection so rotation needs no cluster update. A missing
+   * secret makes that connection fail as a connect failure (UF) naming the secret.
+   */
+  secrets?: (name: string) => TlsSecret | undefined;
+}
+
+/** An SDS secret's material in PEM. */
+export interface TlsSecret {
+  certificateChain?: string;
+  privateKey?: string;
+  trustedCa?: string;
 }
 
 export interface ClusterManagerApi {

@@ -15,7 +15,7 @@ test("an unimplemented lb_policy, cluster type or field is an error naming clust
     { name: "bad-type", type: "FOO", connect_timeout: "1s" },
     staticCluster("bad-field", [endpoint(1)], { lb_subset_config: { fallback_policy: "ANY_ENDPOINT" } }),
     staticCluster("bad-hc", [endpoint(1)], { health_checks: [{ timeout: "1s" }] }),
-    staticCluster("bad-tls", [endpoint(1)], { transport_socket: { name: "envoy.transport_sockets.tls", typed_config: { "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext" } } }),
+    staticCluster("bad-tls", [endpoint(1)], { transport_socket: { name: "envoy.transport_sockets.alts", typed_config: { "@type": "type.googleapis.com/envoy.extensions.transport_sockets.alts.v3.Alts" } } }),
   ]);
   assert.equal(r.ok, false);
   const byResource = new Map(r.errors.map((e) => [e.resource, e]));
@@ -90,9 +90,9 @@ test("dump() shows hosts with Envoy health flags; stats() and Prometheus use Env
   assert.match(text, /^envoy_cluster_membership_total\{envoy_cluster_name="outbound\|80\|\|a\.default\.svc\.cluster\.local"\} 2$/m);
 });
 
-test("transport_socket_matches (Istio auto mTLS): plaintext endpoints are accepted, TLS ones are rejected precisely", () => {
+test("transport_socket_matches (Istio auto mTLS): each endpoint gets the socket its metadata matches", () => {
   const cm = new ClusterManager();
-  const tls = { "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext", sni: "outbound_.80_._.a" };
+  const tls = { "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext", sni: "outbound_.80_._.a", common_tls_context: { tls_certificate_sds_secret_configs: [{ name: "default", sds_config: { ads: {} } }] } };
   const raw = { "@type": "type.googleapis.com/envoy.extensions.transport_sockets.raw_buffer.v3.RawBuffer" };
   const r = cm.applyClusters([{
     name: "a", type: "EDS", eds_cluster_config: { eds_config: { ads: {} } },
@@ -103,11 +103,12 @@ test("transport_socket_matches (Istio auto mTLS): plaintext endpoints are accept
   }]);
   assert.deepEqual(r.errors, []);
   const meta = (mode: string) => ({ filter_metadata: { "envoy.transport_socket_match": { tlsMode: mode } } });
-  assert.equal(cm.applyEndpoints([{ cluster_name: "a", endpoints: [{ lb_endpoints: [endpoint(8080, { metadata: meta("disabled") }), endpoint(8081)] }] }]).ok, true);
-  assert.equal(cm.get("a")!.hosts().length, 2);
-  const bad = cm.applyEndpoints([{ cluster_name: "a", endpoints: [{ lb_endpoints: [endpoint(8080), endpoint(8082, { metadata: meta("istio") })] }] }]);
+  assert.equal(cm.applyEndpoints([{ cluster_name: "a", endpoints: [{ lb_endpoints: [endpoint(8080, { metadata: meta("disabled") }), endpoint(8081), endpoint(8082, { metadata: meta("istio") })] }] }]).ok, true);
+  const tlsOf = (port: number) => (cm.get("a")!.hosts().find((h) => h.port === port) as unknown as { tls?: { sni?: string } }).tls?.sni;
+  assert.equal(tlsOf(8080), undefined);
+  assert.equal(tlsOf(8081), undefined);
+  assert.equal(tlsOf(8082), "outbound_.80_._.a");
+  const bad = cm.applyClusters([staticCluster("b", [endpoint(1)], { transport_socket: { name: "tls", typed_config: { ...tls, common_tls_context: { tls_certificates: [{ certificate_chain: { filename: "/nonexistent/cert.pem" }, private_key: { inline_string: "x" } }] } } } })]);
   assert.equal(bad.ok, false);
-  assert.equal(bad.errors[0].field, "endpoints[0].lb_endpoints[1]");
-  assert.match(bad.errors[0].message, /127\.0\.0\.1:8082 matches transport_socket_matches "tlsMode-istio" of cluster "a", which needs upstream TLS/);
-  assert.equal(cm.get("a")!.hosts().length, 2, "the previous assignment stays");
+  assert.match(bad.errors[0].message, /cannot read \/nonexistent\/cert\.pem/);
 });
