@@ -6,3 +6,8 @@ export { proxyCommand } from "./launch.ts";
 // Workload certificates: fetch from the mesh CA, rotate, describe (see docs/security-identity.md).
 export { CertManager, systemClock, type CertManagerOptions, type CertificateSigner, type CertClock, type CertLogFn } from "./cert-manager.ts";
 export { describe as describeSvid, svidTlsOptions, type Svid, type SecretDescription, type CertificateSummary } from "./cert-svid.ts";
+// netns mode: traffic capture (iptables), service VIPs for sidecar-less workloads, the DNS proxy (see docs/netns-mode.md).
+export { captureRules, captureRemovalRules, CAPTURE_DEFAULTS, CaptureOptionsError, type CaptureOptions } from "./capture.ts";
+export { applyCapture, removeCapture, savedNatTable, CaptureError } from "./capture-apply.ts";
+export { serviceRules, applyServiceRules, SERVICES_CHAIN, type ServiceVip } from "./capture-services.ts";
+export { DnsProxy, DNS_PROXY_PORT, dnsNameTable, parseResolvConf, answerQuery, type DnsService, type DnsProxyOptions, type DnsUpstream } from "./dns-proxy.ts";
