@@ -24,8 +24,8 @@ const SUBNET = "198.18.240.0/24";
 const SERVICE_SUBNET = "198.18.241.0/24";
 
 const support = await netnsSupport();
+// The reason shows on every skipped test's line.
 const skip = support.ok ? false : `${support.reason} — skipping the netns tests`;
-if (skip) process.stdout.write(`# ${skip}\n`);
 
 let net: NetnsNetwork;
 let a: ReplicaNetwork;
