@@ -4,7 +4,7 @@
 export { LocalMesh, GATEWAY_NAME, GATEWAY_NAMESPACE, GATEWAY_LABELS, type LocalMeshOptions, type MeshStatus, type GatewayStatus, type ApplyOutcome } from "./mesh.ts";
 export { MeshApiServer, type ChangeRequest, type Document } from "./api.ts";
 export { callMesh } from "./client.ts";
-export { runDir, logDir, stateFile, readState, writeState, removeState, runningMesh, processAlive, NoMeshError, type MeshState, type ProcessRecord } from "./run-dir.ts";
+export { runDir, logDir, stateFile, readState, writeState, removeState, runningMesh, processAlive, sweepStale, NoMeshError, type MeshState, type ProcessRecord } from "./run-dir.ts";
 export { Backoff, type BackoffOptions } from "./backoff.ts";
 export { PortAllocator, kernelFreePort } from "./ports.ts";
 export { hostPortFor, mapGatewayPorts, withGatewayPorts, GATEWAY_HTTP_PORT_KEY } from "./gateway-ports.ts";

@@ -13,7 +13,7 @@ import { GATEWAY_HTTP_PORT_KEY, withGatewayPorts } from "./gateway-ports.ts";
 import { assignPorts, baseDir, injectionEnabled, planReplica, portsNeeded, workloadEntryFor } from "./plan.ts";
 import { PortAllocator } from "./ports.ts";
 import { Replica, type ReplicaStatus } from "./replica.ts";
-import { logDir, removeState, writeState, type MeshState, type ProcessRecord } from "./run-dir.ts";
+import { MESH_ID_ENV, logDir, removeState, writeState, type MeshState, type ProcessRecord } from "./run-dir.ts";
 import { SupervisedProcess } from "./supervisor.ts";
 import { ReadinessProbe, httpCheck, readinessOptions } from "./probe.ts";
 
@@ -82,6 +82,7 @@ export class LocalMesh {
   #gatewayNodeId = "";
   #apiPort = 0;
   #startedAt = new Date().toISOString();
+  readonly #meshId = `${process.pid}-${Date.now()}`;
   #reconciling: Promise<void> = Promise.resolve();
   #stopping = false;
   #unwatch: (() => void) | undefined;
@@ -121,6 +122,8 @@ export class LocalMesh {
   /** Starts the control plane, the gateway and the workloads; `apiPort` is recorded in the state file. */
   async start(apiPort: number): Promise<void> {
     this.#apiPort = apiPort;
+    // Every child inherits it: a later `skiff up` can recognise this mesh's leftovers.
+    process.env[MESH_ID_ENV] = this.#meshId;
     // Logs belong to one run of the mesh (as a pod's logs to its containers' lifetime).
     rmSync(this.#logDir, { recursive: true, force: true });
     mkdirSync(this.#logDir, { recursive: true });
@@ -331,6 +334,7 @@ export class LocalMesh {
     if (this.#stopping || !this.cp.ports || !this.#apiPort) return;
     const state: MeshState = {
       pid: process.pid,
+      meshId: this.#meshId,
       startedAt: this.#startedAt,
       files: this.#opts.files,
       apiPort: this.#apiPort,

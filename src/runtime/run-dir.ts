@@ -33,6 +33,8 @@ export interface ProcessRecord {
 
 export interface MeshState {
   pid: number;
+  /** Set in every child's environment as SKIFF_MESH_ID, so leftovers can be recognised safely. */
+  meshId?: string;
   startedAt: string;
   files: string[];
   /** The local API (`skiff apply`, `delete`, `status`). */
@@ -89,4 +91,39 @@ export class NoMeshError extends Error {
   constructor(dir: string) {
     super(`no mesh is running (looked in ${dir}); start one with \`skiff up -f MESH.yaml\``);
   }
+}
+
+export const MESH_ID_ENV = "SKIFF_MESH_ID";
+
+/** Whether process `pid` carries `SKIFF_MESH_ID=<meshId>` in its environment (Linux /proc; false elsewhere). */
+function belongsToMesh(pid: number, meshId: string): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/environ`, "utf8").split("\0").includes(`${MESH_ID_ENV}=${meshId}`);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Kills what a mesh that died without stopping (SIGKILL, a crash) left running. Only
+ * processes that still carry that mesh's id in their environment are touched, so a
+ * recycled pid is never hit. Returns how many were killed.
+ */
+export function sweepStale(state: MeshState): number {
+  if (!state.meshId || processAlive(state.pid)) return 0;
+  let killed = 0;
+  for (const p of state.processes) {
+    if (p.pid === undefined || !belongsToMesh(p.pid, state.meshId)) continue;
+    try {
+      process.kill(-p.pid, "SIGKILL");
+    } catch {
+      try {
+        process.kill(p.pid, "SIGKILL");
+      } catch {
+        continue;
+      }
+    }
+    killed++;
+  }
+  return killed;
 }

@@ -9,7 +9,7 @@ import { mkdtempSync, writeFileSync, existsSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { kernelFreePort, type MeshState } from "../../src/runtime/index.ts";
+import { kernelFreePort, readState, sweepStale, type MeshState } from "../../src/runtime/index.ts";
 
 const SKIFF = fileURLToPath(new URL("../../bin/skiff.js", import.meta.url));
 
@@ -157,8 +157,17 @@ test("skiff up: gateway 404 before a Gateway, routes after apply, status, refuse
   up.stdout.on("data", (c: Buffer) => (output += c.toString()));
   up.stderr.on("data", (c: Buffer) => (output += c.toString()));
   const exited = new Promise<number | null>((resolve) => up.once("exit", (code) => resolve(code)));
-  t.after(() => {
-    if (up.exitCode === null) up.kill("SIGKILL");
+  // On a failure, stop the mesh as a user would (SIGTERM), and if it does not stop in
+  // time, kill it and sweep what it started: a failed test leaves no process behind.
+  t.after(async () => {
+    if (up.exitCode !== null) return;
+    up.kill("SIGTERM");
+    const stopped = await Promise.race([exited.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 20_000))]);
+    if (stopped) return;
+    const state = readState(runDir);
+    up.kill("SIGKILL");
+    await exited;
+    if (state) sweepStale(state);
   });
 
   // Up and ready (bounded by the test timeout as well).

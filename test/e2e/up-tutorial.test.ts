@@ -9,7 +9,7 @@ import { existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { kernelFreePort, type MeshState } from "../../src/runtime/index.ts";
+import { kernelFreePort, readState, sweepStale, type MeshState } from "../../src/runtime/index.ts";
 
 const SKIFF = fileURLToPath(new URL("../../bin/skiff.js", import.meta.url));
 const SAMPLES = fileURLToPath(new URL("../../samples/sentiment/", import.meta.url));
@@ -82,8 +82,17 @@ test("the tutorial in process mode: ingress, the app, feedback, canary 90/10 and
   up.stdout.on("data", (c: Buffer) => (output += c.toString()));
   up.stderr.on("data", (c: Buffer) => (output += c.toString()));
   const exited = new Promise<number | null>((resolve) => up.once("exit", (code) => resolve(code)));
-  t.after(() => {
-    if (up.exitCode === null) up.kill("SIGKILL");
+  // On a failure, stop the mesh as a user would (SIGTERM), and if it does not stop in
+  // time, kill it and sweep what it started: a failed test leaves no process behind.
+  t.after(async () => {
+    if (up.exitCode !== null) return;
+    up.kill("SIGTERM");
+    const stopped = await Promise.race([exited.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 20_000))]);
+    if (stopped) return;
+    const state = readState(runDir);
+    up.kill("SIGKILL");
+    await exited;
+    if (state) sweepStale(state);
   });
   for (let i = 0; i < 1200 && !/skiff up: (ready|not ready)/.test(output) && up.exitCode === null; i++) await new Promise((r) => setTimeout(r, 100));
   assert.match(output, /skiff up: ready/, output);

@@ -3,7 +3,8 @@ import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { readState, removeState, runDir, runningMesh, stateFile, writeState, type MeshState } from "../../src/runtime/index.ts";
+import { spawn } from "node:child_process";
+import { readState, removeState, runDir, runningMesh, stateFile, sweepStale, writeState, type MeshState } from "../../src/runtime/index.ts";
 
 function sample(pid: number): MeshState {
   return {
@@ -42,4 +43,23 @@ test("a mesh counts as running only while its process lives; a garbled state is 
   assert.equal(runningMesh(dir), undefined);
   writeFileSync(stateFile(dir), "{ not json");
   assert.equal(runningMesh(dir), undefined);
+});
+
+test("leftovers of a mesh that died are killed, and only processes carrying its id", { skip: process.platform !== "linux" && "reads /proc" }, async () => {
+  const start = (env: NodeJS.ProcessEnv) => spawn(process.execPath, ["-e", "setInterval(() => {}, 1000)"], { env, detached: true, stdio: "ignore" });
+  const ours = start({ ...process.env, SKIFF_MESH_ID: "dead-mesh" });
+  const stranger = start({ ...process.env, SKIFF_MESH_ID: "another-mesh" });
+  await new Promise((r) => setTimeout(r, 200));
+  const gone = new Promise((r) => ours.once("exit", r));
+  const state: MeshState = { ...sample(2 ** 30), meshId: "dead-mesh", processes: [ours, stranger].map((c, i) => ({ name: `p${i}`, role: "app", workload: "w", namespace: "default", pid: c.pid, logFile: "/dev/null" })) };
+  try {
+    assert.equal(sweepStale(state), 1);
+    await gone;
+    assert.equal(stranger.exitCode, null);
+    // A mesh whose process is alive is never swept.
+    assert.equal(sweepStale({ ...state, pid: process.pid }), 0);
+  } finally {
+    stranger.kill("SIGKILL");
+    ours.kill("SIGKILL");
+  }
 });

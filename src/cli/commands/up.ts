@@ -3,7 +3,7 @@
 // Stays in the foreground; Ctrl-C or SIGTERM stops everything in order.
 import { parseArgs } from "node:util";
 import { formatDiagnostic, type Diagnostic } from "../../api/index.ts";
-import { LocalMesh, MeshApiServer, runDir, runningMesh, type MeshStatus } from "../../runtime/index.ts";
+import { LocalMesh, MeshApiServer, readState, runDir, runningMesh, sweepStale, type MeshStatus } from "../../runtime/index.ts";
 
 export const summary = "run a whole mesh on this machine: control plane, ingress gateway, workloads with sidecars";
 
@@ -86,6 +86,11 @@ export async function up(opts: UpOptions): Promise<number> {
   if (existing) {
     console.error(`skiff up: a mesh is already running (pid ${existing.pid}, run directory ${dir}); stop it first (Ctrl-C in its terminal, or kill ${existing.pid})`);
     return 1;
+  }
+  const stale = readState(dir);
+  if (stale) {
+    const killed = sweepStale(stale);
+    if (killed) console.log(`skiff up: stopped ${killed} process(es) left running by an earlier mesh (pid ${stale.pid}) that did not stop cleanly`);
   }
   let lastShown = "";
   const showDiagnostics = (diagnostics: Diagnostic[]): void => {
