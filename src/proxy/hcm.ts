@@ -314,6 +314,19 @@ export class HttpStream implements Exchange {
   }
 }
 
+/**
+ * HTTP/1.1 absolute-form request targets (`GET http://reviews:9080/a HTTP/1.1`), what
+ * clients send to an HTTP proxy (process mode's HTTP_PROXY): as Envoy does, the URL's
+ * authority becomes the host and the rest the path (RFC 9112 §3.2.2).
+ */
+function absoluteForm(s: HttpStream): void {
+  const m = /^https?:\/\/([^/?#]*)([^#]*)/i.exec(s.path);
+  if (!m) return;
+  s.authority = m[1];
+  s.headers.host = m[1];
+  s.path = m[2] === "" ? "/" : m[2].startsWith("?") ? `/${m[2]}` : m[2];
+}
+
 export class HttpConnectionManager {
   readonly config: HcmConfig;
   private readonly filters: HttpFilter[];
@@ -460,6 +473,7 @@ export class HttpConnectionManager {
     s.method = req.method ?? "GET";
     s.path = isH2 ? String(headers[":path"] ?? "/") : (req.url ?? "/");
     s.authority = String((isH2 ? headers[":authority"] : headers.host) ?? headers.host ?? "");
+    if (!isH2 && s.path.charCodeAt(0) !== 47 /* "/" */) absoluteForm(s);
     // An HTTP/1.1 request in absolute form (`GET http://sa-logic/x`, what clients send to
     // an HTTP proxy such as the process-mode sidecar's HTTP_PROXY listener): as Envoy's
     // codec does, the URL's authority becomes the host and its path the path.

@@ -3,6 +3,7 @@
 // redirects, rewrites, header mutation, proxy headers, NR.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
+import net from "node:net";
 import { TestAdsServer } from "./helpers/ads-server.ts";
 import { httpListener, loadAssignment, edsCluster, request, routeConfig, serve, startProxy, startUpstream, staticCluster, vhost, type RunningProxy, type Upstream } from "./helpers/fixtures.ts";
 
@@ -198,4 +199,21 @@ test("use_remote_address appends the peer to x-forwarded-for and sets x-forwarde
   const seen = JSON.parse((await request(proxy.port("edge"), "/", { headers: { "x-forwarded-for": "10.1.1.1", "x-forwarded-proto": "https" } })).body).headers;
   assert.equal(seen["x-forwarded-for"], "10.1.1.1,127.0.0.1");
   assert.equal(seen["x-forwarded-proto"], "http");
+});
+
+test("absolute-form request targets (clients using the proxy as HTTP_PROXY) route by the URL's host", async () => {
+  const reply = await new Promise<string>((resolve, reject) => {
+    let got = "";
+    const sock = net.connect(port, "127.0.0.1", () => sock.write("GET http://exact.test/via-proxy?q=1 HTTP/1.1\r\nhost: ignored.test\r\nconnection: close\r\n\r\n"));
+    sock.on("data", (d: Buffer) => (got += d.toString()));
+    sock.on("end", () => resolve(got));
+    sock.on("error", reject);
+  });
+  assert.match(reply, /^HTTP\/1\.1 200 /);
+  // The body is chunked; its one chunk is the upstream's JSON echo.
+  const body = reply.slice(reply.indexOf("\r\n\r\n") + 4);
+  const seen = JSON.parse(body.slice(body.indexOf("\r\n") + 2, body.lastIndexOf("}") + 1));
+  assert.equal(seen.name, "b"); // the exact.test virtual host
+  assert.equal(seen.url, "/via-proxy?q=1");
+  assert.equal(seen.headers.host, "exact.test");
 });
