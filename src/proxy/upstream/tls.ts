@@ -32,7 +32,7 @@ function obj(v: unknown): EnvoyJson | undefined {
 }
 
 /** DataSource: inline_string / inline_bytes (base64) / filename, read once at config time. */
-function dataSource(v: unknown, path: string): string {
+function dataSource(v: unknown): string {
   const d = obj(v) ?? {};
   if (typeof d.inline_string === "string") return d.inline_string;
   if (typeof d.inline_bytes === "string") return Buffer.from(d.inline_bytes, "base64").toString("utf8");
@@ -40,10 +40,10 @@ function dataSource(v: unknown, path: string): string {
     try {
       return readFileSync(d.filename, "utf8");
     } catch (e) {
-      throw new Error(`${path}: cannot read ${d.filename}: ${(e as Error).message}`);
+      throw new Error(`cannot read ${d.filename}: ${(e as Error).message}`);
     }
   }
-  throw new Error(`${path}: needs inline_string, inline_bytes or filename`);
+  throw new Error("a data source needs inline_string, inline_bytes or filename");
 }
 
 function only(o: EnvoyJson, path: string, known: string[], add: (field: string, msg: string) => void): void {
@@ -62,27 +62,27 @@ export function parseUpstreamTls(ctx: EnvoyJson, path: string, add: (field: stri
   const certs = Array.isArray(common.tls_certificates) ? common.tls_certificates : [];
   const sdsCerts = Array.isArray(common.tls_certificate_sds_secret_configs) ? common.tls_certificate_sds_secret_configs : [];
   if (certs.length + sdsCerts.length > 1) add(`${cpath}.tls_certificates`, "only one client certificate is supported");
-  try {
-    if (certs.length === 1) {
-      const c = obj(certs[0]) ?? {};
-      spec.cert = { chain: { inline: dataSource(c.certificate_chain, `${cpath}.tls_certificates[0].certificate_chain`) }, key: { inline: dataSource(c.private_key, `${cpath}.tls_certificates[0].private_key`) } };
-    } else if (sdsCerts.length === 1) {
-      const name = obj(sdsCerts[0])?.name;
-      if (typeof name !== "string" || !name) throw new Error(`${cpath}.tls_certificate_sds_secret_configs[0].name: an SDS secret needs a name`);
-      spec.cert = { chain: { sds: name } };
+  const read = (v: unknown, field: string): string => {
+    try {
+      return dataSource(v);
+    } catch (e) {
+      add(field, (e as Error).message);
+      return "";
     }
-  } catch (e) {
-    add(`${cpath}.tls_certificates`, (e as Error).message);
+  };
+  if (certs.length === 1) {
+    const c = obj(certs[0]) ?? {};
+    const chain = read(c.certificate_chain, `${cpath}.tls_certificates[0].certificate_chain`);
+    const key = read(c.private_key, `${cpath}.tls_certificates[0].private_key`);
+    spec.cert = { chain: { inline: chain }, key: { inline: key } };
+  } else if (sdsCerts.length === 1) {
+    const name = obj(sdsCerts[0])?.name;
+    if (typeof name !== "string" || !name) add(`${cpath}.tls_certificate_sds_secret_configs[0].name`, "an SDS secret needs a name");
+    else spec.cert = { chain: { sds: name } };
   }
   const validation = (v: EnvoyJson, vpath: string) => {
     only(v, vpath, ["trusted_ca", "match_typed_subject_alt_names", "match_subject_alt_names"], add);
-    if (v.trusted_ca !== undefined) {
-      try {
-        spec.ca = { inline: dataSource(v.trusted_ca, `${vpath}.trusted_ca`) };
-      } catch (e) {
-        add(`${vpath}.trusted_ca`, (e as Error).message);
-      }
-    }
+    if (v.trusted_ca !== undefined) spec.ca = { inline: read(v.trusted_ca, `${vpath}.trusted_ca`) };
     for (const [i, raw] of (Array.isArray(v.match_typed_subject_alt_names) ? v.match_typed_subject_alt_names : []).entries()) {
       const m = obj(raw) ?? {};
       spec.san.push({ type: (m.san_type as SanMatcher["type"]) ?? "ANY", ...stringMatch(obj(m.matcher) ?? {}, `${vpath}.match_typed_subject_alt_names[${i}].matcher`, add) });
