@@ -158,3 +158,19 @@ test("the exporter never blocks: a full queue drops and counts, a dead collector
   assert.ok(exp.stats.lastError);
   assert.equal(exp.export(spans[0]), false);
 });
+
+test("more spans than one batch go out as several POSTs, all arriving", async () => {
+  const ts = await startTraceStore({ port: 0 });
+  try {
+    const exp = otlpExporter({ endpoint: `${ts.url}/v1/traces`, maxBatchSize: 3, flushIntervalMs: 60_000 });
+    const traces = [demoTrace(), demoTrace(), demoTrace()];
+    for (const t of traces) for (const s of t) exp.export(s);
+    await exp.flush();
+    assert.equal(exp.stats.exported, 12);
+    assert.equal(ts.store.size.spans, 12);
+    for (const t of traces) assert.equal(ts.store.trace(t[0].traceId)!.length, 4);
+    await exp.close();
+  } finally {
+    await ts.close();
+  }
+});

@@ -112,13 +112,16 @@ export class TraceStore {
       }
       return true;
     };
-    const found: Span[][] = [];
+    const found: { start: number; spans: readonly Span[] }[] = [];
     for (const list of this.traces.values()) {
-      if (list.some(matches)) found.push(orderTrace(list));
+      if (!list.some(matches)) continue;
+      let start = Infinity;
+      for (const s of list) if (s.timestamp < start) start = s.timestamp;
+      found.push({ start, spans: list });
     }
-    const start = (t: Span[]) => Math.min(...t.map((s) => s.timestamp));
-    found.sort((a, b) => start(b) - start(a));
-    return found.slice(0, q.limit ?? 10);
+    found.sort((a, b) => b.start - a.start);
+    // Order only the traces that are returned.
+    return found.slice(0, q.limit ?? 10).map((t) => orderTrace(t.spans));
   }
 }
 
