@@ -180,8 +180,9 @@ export class ListenerInstance {
       socket.destroy();
       return;
     }
+    // Recorded per socket with the original destination and SNI, so the HCM's RBAC sees them too.
+    const facts = connectionFacts(socket, dest, insp?.serverName);
     if (chain.rbac.length > 0) {
-      const facts = connectionFacts(socket, dest, insp?.serverName);
       if (!chain.rbac.every((r) => r.allows(facts))) {
         socket.destroy(); // Envoy's network RBAC: a denied connection is closed
         return;
