@@ -148,3 +148,15 @@ test("admin /config_dump has Envoy's shape", async () => {
   const names = (routes.dynamic_route_configs as Json[]).map((r) => (r.route_config as Json).name);
   assert.deepEqual(names, ["late", "main"]);
 });
+
+test("after the server ends the stream the client reconnects and resumes from its accepted versions", async () => {
+  const lds = proxy.proxy.xds!.typeStatus("LDS").version;
+  const seenBefore = ads.requests.length;
+  ads.dropStreams();
+  // A fresh stream starts with requests that carry the last accepted version and no nonce.
+  const resumed = await ads.waitForRequest((r) => ads.requests.indexOf(r) >= seenBefore && r.type === "LDS" && r.nonce === "" && r.version === lds, 10_000);
+  assert.equal(resumed.version, lds);
+  await ads.waitForRequest((r) => ads.requests.indexOf(r) >= seenBefore && r.type === "LDS" && r.nonce !== "", 5000);
+  assert.equal((await request(proxy.port("inline"), "/")).body, "v1");
+  assert.ok(proxy.proxy.xds!.counters.reconnects >= 1);
+});

@@ -75,6 +75,12 @@ export class TestAdsServer {
     this.server.forceShutdown();
   }
 
+  /** End every stream from the server side (the client should reconnect). */
+  dropStreams(): void {
+    for (const s of this.streams) s.call.end();
+    this.streams.clear();
+  }
+
   get address(): string {
     return `127.0.0.1:${this.port}`;
   }
