@@ -195,7 +195,12 @@ export interface RequestFacts {
   /** SPIFFE ids from the TLS handshake; undefined without mTLS. */
   localPrincipal?: string;
   peerPrincipal?: string;
-  /** destination service host (`reviews.default.svc.cluster.local`) and short name. */
+  /**
+   * Destination service host (`reviews.default.svc.cluster.local`) and short name:
+   * from the upstream cluster's service (Istio puts it in the cluster's metadata),
+   * else the request's Host header, as Istio's filter falls back; `BlackHoleCluster`
+   * / `PassthroughCluster` as the name for those clusters.
+   */
   destinationServiceHost?: string;
   destinationServiceName?: string;
   /** `http`, `grpc` or `tcp`. */
