@@ -4,7 +4,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { TestAdsServer } from "./helpers/ads-server.ts";
-import { httpListener, request, routeConfig, serve, startProxy, startUpstream, staticCluster, vhost, type Json, type RunningProxy, type Upstream } from "./helpers/fixtures.ts";
+import { edsCluster, httpListener, loadAssignment, request, routeConfig, serve, startProxy, startUpstream, staticCluster, vhost, type Json, type RunningProxy, type Upstream } from "./helpers/fixtures.ts";
 
 let ads: TestAdsServer;
 let proxy: RunningProxy;
@@ -159,4 +159,16 @@ test("after the server ends the stream the client reconnects and resumes from it
   await ads.waitForRequest((r) => ads.requests.indexOf(r) >= seenBefore && r.type === "LDS" && r.nonce !== "", 5000);
   assert.equal((await request(proxy.port("inline"), "/")).body, "v1");
   assert.ok(proxy.proxy.xds!.counters.reconnects >= 1);
+});
+
+test("warming: a listener whose route names an EDS cluster waits for the cluster's endpoints", async () => {
+  const v = ads.set("CDS", [staticCluster("app", [app.port]), edsCluster("later")]);
+  await ads.waitForAck("CDS", v);
+  const needs = httpListener("needs-cluster", { routeConfig: routeConfig("nc", [vhost("all", ["*"], [{ match: { prefix: "/" }, route: { cluster: "later" } }])]) });
+  const l = ads.set("LDS", [httpListener("main", { routeConfig: direct("replaced") }), httpListener("inline", { routeConfig: direct("v1") }), needs]);
+  await ads.waitForAck("LDS", l);
+  assert.equal(proxy.proxy.listeners.boundPort("needs-cluster"), undefined, "still warming: no endpoints for 'later' yet");
+  ads.set("EDS", [loadAssignment("later", [app.port])]);
+  await proxy.proxy.waitReady(5000);
+  assert.equal((await request(proxy.port("needs-cluster"), "/")).body, "app");
 });
