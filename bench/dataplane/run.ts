@@ -8,13 +8,13 @@
 //              (profiling slows them: those numbers are not written to bench/results)
 // Env: BENCH_RATE (1000), BENCH_CONNECTIONS (4), BENCH_SECONDS (20), BENCH_WARMUP (5),
 //      BENCH_SAT_SECONDS (10).
-import { mkdtempSync, writeFileSync, mkdirSync, rmSync, readdirSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdtempSync, writeFileSync, mkdirSync, rmSync, readdirSync, readFileSync } from "node:fs";
+import { tmpdir, cpus } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { ensureTools, toolPath } from "../lib/tools.ts";
 import { start, stop, waitForOutput, waitForPort, freePort, run, sleep, type Started } from "../lib/procs.ts";
-import { totalCpuSeconds, peakRssMb, processTree, machineDescription } from "../lib/proc.ts";
+import { totalCpuSeconds, peakRssMb, rssMb, processTree, machineDescription } from "../lib/proc.ts";
 import { round } from "../lib/stats.ts";
 import { summarizeProfile, formatProfileSummary } from "../lib/cpuprofile.ts";
 import * as conf from "./configs.ts";
@@ -46,6 +46,7 @@ interface PathDef {
 
 async function main(): Promise<void> {
   ensureTools();
+  const loadAtStart = readFileSync("/proc/loadavg", "utf8").split(" ")[0];
   const dir = mkdtempSync(path.join(tmpdir(), "skiff-bench-"));
   const procs: Started[] = [];
   const launch = (p: Started): Started => (procs.push(p), p);
@@ -95,6 +96,9 @@ async function main(): Promise<void> {
     const serverSidecar = await sidecar("upstream-0", "upstream", ports.serverHttpProxy, { [ports.serverInbound]: ports.upstream });
     const clientSidecar = await sidecar("client-0", "client", ports.clientHttpProxy, {});
     for (const port of Object.values(ports)) await waitForPort(port);
+    // Memory before any load: what start-up and the config cost, apart from traffic.
+    await sleep(1000);
+    const idle = `Resident memory at rest (after start-up and xDS, before load): skiff proxy ${rssMb(serverSidecar.pid).toFixed(1)} MB, haproxy ${rssMb(haproxyPlain.pid).toFixed(1)} MB, nginx (master + worker) ${processTree(nginxProxy.pid).map(rssMb).reduce((a, b) => a + b, 0).toFixed(1)} MB.`;
 
     const local = (port: number, name: string, pids: () => number[]): PathDef => ({ name, port, requestLine: "GET /1k HTTP/1.1", host: `127.0.0.1:${port}`, pids });
     const meshHost = "upstream.default.svc.cluster.local:9080";
@@ -126,15 +130,24 @@ async function main(): Promise<void> {
       const r = results[name];
       if (r) out.paths[name] = { cpu_s_per_1k: r.cpu_s_per_1k, rss_mb: r.rss_mb, p50_ms: r.p50_ms, p90_ms: r.p90_ms, p99_ms: r.p99_ms, max_ms: r.max_ms, rps: r.rps };
     }
-    const table = markdownTable(out, results, notAvailable, { rate: RATE, connections: CONNECTIONS, seconds: SECONDS, satSeconds: SAT_SECONDS });
+    const table = markdownTable(out, results, notAvailable, { rate: RATE, connections: CONNECTIONS, seconds: SECONDS, satSeconds: SAT_SECONDS }) + `\n\n${idle}\nMachine load (1-minute average) at the start ${loadAtStart}, at the end ${readFileSync("/proc/loadavg", "utf8").split(" ")[0]} on ${cpus().length} cores.`;
     process.stdout.write(table + "\n");
     if (profile) {
       for (const p of procs.filter((x) => x.name.startsWith("skiff proxy"))) await stop(p);
       await sleep(500);
+      // Each proxy writes two profiles: its main thread and tsx's loader thread (idle
+      // after start-up); the main threads are the ones that did the proxying.
+      const names = new Map(procs.filter((x) => x.name.startsWith("skiff proxy")).map((x) => [x.pid, x.name]));
+      let md = `Skiff proxy CPU profiles (node --cpu-prof), ${new Date().toISOString()}, paths ${paths.map((p) => p.name).join(", ")}; ${RATE} rps, ${SECONDS} s + saturation ${SAT_SECONDS} s\n`;
       for (const f of readdirSync(profDir).filter((f) => f.endsWith(".cpuprofile"))) {
         const summary = summarizeProfile(path.join(profDir, f), 25);
-        process.stdout.write(`\n### profile ${f}\n\n${formatProfileSummary(summary)}\n`);
+        const busy = summary.byArea.reduce((s, a) => s + a.selfMs, 0);
+        if (busy < 2000) continue;
+        const pid = Number(f.split(".")[3]);
+        md += `\n### ${names.get(pid) ?? f} (busy ${(busy / 1000).toFixed(1)} s)\n\n${formatProfileSummary(summary)}\n`;
       }
+      process.stdout.write(md);
+      writeFileSync(path.join(repo, "bench/results/dataplane-profile.md"), md);
     } else if (!quick) {
       const resultsDir = path.join(repo, "bench/results");
       writeFileSync(path.join(resultsDir, "dataplane.json"), JSON.stringify({ ...out, not_available: notAvailable }, null, 2) + "\n");

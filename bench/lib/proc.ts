@@ -74,3 +74,13 @@ function os_cpus(): number {
     return 0;
   }
 }
+
+/** Current resident set (VmRSS) of one process, in MB; 0 if it is gone. */
+export function rssMb(pid: number): number {
+  try {
+    const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+    return m ? Number(m[1]) / 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
