@@ -6,6 +6,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFile, spawn } from "node:child_process";
 import { mkdtempSync, writeFileSync, existsSync, readFileSync } from "node:fs";
+import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -139,6 +140,22 @@ test("skiff status, apply and delete say clearly when no mesh is running", async
     const r = await skiff(env, ...args);
     assert.equal(r.code, 1, args.join(" "));
     assert.match(r.stderr, new RegExp(`no mesh is running \\(looked in ${join(dir, "run")}\\)`));
+  }
+});
+
+test("skiff up refuses at once when the gateway's port is taken", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "skiff-busy-"));
+  writeFileSync(join(dir, "mesh.yaml"), mesh(process.execPath));
+  const busy = createServer();
+  await new Promise<void>((r) => busy.listen(0, "127.0.0.1", () => r()));
+  const port = (busy.address() as { port: number }).port;
+  try {
+    const r = await skiff({ ...process.env, SKIFF_RUN_DIR: join(dir, "run") }, "up", "-f", join(dir, "mesh.yaml"), "--port", String(port));
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, new RegExp(`port ${port} on 127\\.0\\.0\\.1 is in use.*--port`));
+    assert.equal(existsSync(join(dir, "run", "state.json")), false);
+  } finally {
+    busy.close();
   }
 });
 

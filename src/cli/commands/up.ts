@@ -1,6 +1,7 @@
 // `skiff up -f PATH... [--port 8080]`: runs a whole mesh on this machine (process mode):
 // the control plane, the ingress gateway and every Workload's replicas with sidecars.
 // Stays in the foreground; Ctrl-C or SIGTERM stops everything in order.
+import { createServer } from "node:net";
 import { parseArgs } from "node:util";
 import { formatDiagnostic, type Diagnostic } from "../../api/index.ts";
 import { LocalMesh, MeshApiServer, readState, runDir, runningMesh, sweepStale, type MeshStatus } from "../../runtime/index.ts";
@@ -80,11 +81,24 @@ function describe(status: MeshStatus): string[] {
   return lines;
 }
 
+/** Whether the gateway's HTTP port can be bound (checked up front: a clear message beats a NACK later). */
+function portFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once("error", () => resolve(false));
+    server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
+  });
+}
+
 export async function up(opts: UpOptions): Promise<number> {
   const dir = runDir();
   const existing = runningMesh(dir);
   if (existing) {
     console.error(`skiff up: a mesh is already running (pid ${existing.pid}, run directory ${dir}); stop it first (Ctrl-C in its terminal, or kill ${existing.pid})`);
+    return 1;
+  }
+  if (!(await portFree(opts.httpPort))) {
+    console.error(`skiff up: port ${opts.httpPort} on 127.0.0.1 is in use, so the ingress gateway could not listen there; stop what uses it or pick another with --port`);
     return 1;
   }
   const stale = readState(dir);
