@@ -99,6 +99,9 @@ export class Proxy {
         const errors = this.listeners.apply([...this.bootstrap.staticListeners, ...resources], version);
         if (errors.length) return errors.map((e) => e.message);
         this.initialized.LDS = true;
+        // Route configurations no listener uses any more go, as Envoy drops unused RDS subscriptions.
+        const used = new Set(this.listeners.routeConfigNames());
+        for (const name of this.routes.keys()) if (!used.has(name)) this.routes.delete(name);
         break;
       }
       case "RDS": {
