@@ -5,8 +5,11 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { existsSync } from "node:fs";
+import { connect, createServer, type AddressInfo, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { originalDestination } from "../../src/proxy/inspect.ts";
+import { originalDstAvailable } from "../../src/proxy/original-dst.ts";
 import { AddressPool, NetnsNetwork, VipPool, checkTag, hostVethName, lookupUser, namespaceName, parseSubnet, type Runner } from "../../src/runtime/netns/index.ts";
 
 test("subnets: parsed, host bits and odd prefixes refused with the fix", () => {
@@ -115,4 +118,18 @@ test("overlapping subnets are refused before anything is created", async () => {
   const { runner, calls } = recorder();
   await assert.rejects(NetnsNetwork.create({ subnet: "198.18.0.0/23", serviceSubnet: "198.18.1.0/24", runner }), /overlap; give them separate ranges/);
   assert.deepEqual(calls, []);
+});
+
+test("a connection that was not redirected keeps its own destination, with or without the addon (process mode)", async (t) => {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+  t.after(() => server.close());
+  const port = (server.address() as AddressInfo).port;
+  const accepted = new Promise<Socket>((r) => server.once("connection", r));
+  const client = connect(port, "127.0.0.1");
+  t.after(() => client.destroy());
+  const socket = await accepted;
+  t.after(() => socket.destroy());
+  assert.deepEqual(originalDestination(socket), { address: "127.0.0.1", port });
+  t.diagnostic(`SO_ORIGINAL_DST addon ${originalDstAvailable() ? "loaded" : "not built: local-address fallback"}`);
 });
