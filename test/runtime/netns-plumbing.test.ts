@@ -133,3 +133,15 @@ test("a connection that was not redirected keeps its own destination, with or wi
   assert.deepEqual(originalDestination(socket), { address: "127.0.0.1", port });
   t.diagnostic(`SO_ORIGINAL_DST addon ${originalDstAvailable() ? "loaded" : "not built: local-address fallback"}`);
 });
+
+test("a bridge that cannot be finished is removed again, and the error says which command failed", async () => {
+  const calls: string[] = [];
+  const runner: Runner = async (file, args) => {
+    const line = [file, ...args].join(" ");
+    calls.push(line);
+    if (line.startsWith("iptables -w 5 -N")) throw new Error("`iptables` was not found: install iptables (Debian: apt-get install iptables)");
+    return "";
+  };
+  await assert.rejects(NetnsNetwork.create({ tag: "skt", runner }), /`iptables` was not found: install iptables/);
+  assert.equal(calls.at(-1), "ip link del skt0");
+});

@@ -86,7 +86,13 @@ export class NetnsNetwork {
    */
   static async create(options: NetnsOptions = {}): Promise<NetnsNetwork> {
     const net = new NetnsNetwork(options);
-    await net.createBridge();
+    try {
+      await net.createBridge();
+    } catch (err) {
+      // Half a bridge is worse than none: remove what this call made, keep the error.
+      for (const r of [...net.records].reverse()) await removeRecord(net.run, r, net.etc);
+      throw err;
+    }
     return net;
   }
 

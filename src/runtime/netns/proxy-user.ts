@@ -27,8 +27,13 @@ export async function ensureProxyUser(name = PROXY_USER, options: { runner?: Run
   const passwdFile = options.passwdFile ?? "/etc/passwd";
   const found = lookupUser(await readFile(passwdFile, "utf8"), name);
   if (found) return found;
-  await (options.runner ?? realRun)("useradd", ["--system", "--no-create-home", "--user-group", "--shell", "/usr/sbin/nologin", name]);
+  let failure: unknown;
+  try {
+    await (options.runner ?? realRun)("useradd", ["--system", "--no-create-home", "--user-group", "--shell", "/usr/sbin/nologin", name]);
+  } catch (err) {
+    failure = err; // maybe another process created it just now: look again before failing
+  }
   const created = lookupUser(await readFile(passwdFile, "utf8"), name);
-  if (!created) throw new Error(`netns: useradd reported success but ${name} is not in ${passwdFile}`);
-  return created;
+  if (created) return created;
+  throw failure instanceof Error ? failure : new Error(`netns: useradd reported success but ${name} is not in ${passwdFile}`);
 }
