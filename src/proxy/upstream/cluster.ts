@@ -149,6 +149,8 @@ export class ClusterImpl implements UpstreamCluster, PoolOwner {
   private removeHost(host: HostImpl): void {
     this.outlier?.forget(host);
     const p = this.pools.get(host);
+    p?.h1?.failPending();
+    p?.h2?.failPending();
     p?.h1?.close();
     p?.h2?.close();
     this.pools.delete(host);

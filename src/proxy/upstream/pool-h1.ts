@@ -40,6 +40,8 @@ class PoolAgent extends http.Agent {
 export class Http1Pool implements ConnectionPool {
   private readonly agent: PoolAgent;
   private readonly queue: Array<() => void> = [];
+  /** How to fail each queued request when the pool closes (its host left the cluster). */
+  private readonly failQueued = new Map<() => void, () => void>();
   private connections = 0;
   closing = false;
 
@@ -107,14 +109,23 @@ export class Http1Pool implements ConnectionPool {
     stats.upstream_rq_pending_active++;
     return new Promise((resolve) => {
       const start = () => {
+        this.failQueued.delete(start);
         breaker.pending--;
         stats.upstream_rq_pending_active--;
         resolve(this.dispatch(req, done));
       };
       this.queue.push(start);
+      this.failQueued.set(start, () => {
+        this.failQueued.delete(start);
+        breaker.pending--;
+        stats.upstream_rq_pending_active--;
+        done();
+        resolve({ kind: "failure", failure: "connect", host: this.host, detail: "the host left the cluster before a connection was available", responseFlag: "UF" });
+      });
       req.signal?.addEventListener("abort", () => {
         const i = this.queue.indexOf(start);
         if (i >= 0) {
+          this.failQueued.delete(start);
           this.queue.splice(i, 1);
           breaker.pending--;
           stats.upstream_rq_pending_active--;
@@ -126,12 +137,18 @@ export class Http1Pool implements ConnectionPool {
     });
   }
 
+  failPending(): void {
+    this.queue.length = 0;
+    for (const fail of [...this.failQueued.values()]) fail();
+  }
+
   drainQueue(): void {
     while (this.queue.length > 0 && this.canDispatch()) this.queue.shift()!();
   }
 
   close(force = false): void {
     this.closing = true;
+    if (force) this.failPending();
     if (force) {
       this.agent.destroy();
       for (const s of this.upgraded) s.destroy();

@@ -22,6 +22,8 @@ export class Http2Pool implements ConnectionPool {
   private current: Session | undefined;
   private readonly all = new Set<Session>();
   private readonly queue: Array<() => void> = [];
+  /** How to fail each queued request when the pool closes (its host left the cluster). */
+  private readonly failQueued = new Map<() => void, () => void>();
   private closed = false;
 
   constructor(private readonly host: HostImpl, private readonly owner: PoolOwner) {}
@@ -91,14 +93,23 @@ export class Http2Pool implements ConnectionPool {
     stats.upstream_rq_pending_active++;
     return new Promise((resolve) => {
       const start = () => {
+        this.failQueued.delete(start);
         breaker.pending--;
         stats.upstream_rq_pending_active--;
         resolve(this.dispatch(req, done));
       };
       this.queue.push(start);
+      this.failQueued.set(start, () => {
+        this.failQueued.delete(start);
+        breaker.pending--;
+        stats.upstream_rq_pending_active--;
+        done();
+        resolve({ kind: "failure", failure: "connect", host: this.host, detail: "the host left the cluster before a connection was available", responseFlag: "UF" });
+      });
       req.signal?.addEventListener("abort", () => {
         const i = this.queue.indexOf(start);
         if (i >= 0) {
+          this.failQueued.delete(start);
           this.queue.splice(i, 1);
           breaker.pending--;
           stats.upstream_rq_pending_active--;
@@ -110,12 +121,18 @@ export class Http2Pool implements ConnectionPool {
     });
   }
 
+  failPending(): void {
+    this.queue.length = 0;
+    for (const fail of [...this.failQueued.values()]) fail();
+  }
+
   drainQueue(): void {
     while (this.queue.length > 0 && this.canDispatch()) this.queue.shift()!();
   }
 
   close(force = false): void {
     this.closed = true;
+    if (force) this.failPending();
     for (const s of this.all) {
       if (force || s.active === 0) s.session.destroy();
       else s.session.close();

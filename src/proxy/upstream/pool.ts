@@ -29,6 +29,8 @@ export interface ConnectionPool {
    * failed, aborted or upgraded) so the cluster can release its max_requests slot.
    */
   request(req: UpstreamHttpRequest, done: () => void): Promise<UpstreamHttpResult>;
+  /** Fail queued requests with a connect failure (the host left the cluster). */
+  failPending(): void;
   /** Try to start queued requests (capacity may have been freed elsewhere in the cluster). */
   drainQueue(): void;
   /** Close idle connections now and the rest when their requests finish (`force`: all now). */

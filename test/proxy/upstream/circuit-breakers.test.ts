@@ -106,3 +106,28 @@ test("default thresholds are Envoy's (1024 connections/pending/requests, 3 retri
   cm.applyClusters([staticCluster("c", [endpoint(1)])]);
   assert.deepEqual(cm.dump()[0].circuitBreakers, { max_connections: 1024, max_pending_requests: 1024, max_requests: 1024, max_retries: 3 });
 });
+
+test("requests queued for a host that leaves the cluster fail as connect failures (UF) instead of hanging", async () => {
+  const { server, held, releaseAll } = await slowServer();
+  const cm = new ClusterManager();
+  cm.applyClusters([{ name: "e", type: "EDS", eds_cluster_config: { eds_config: { ads: {} } }, ...thresholds({ max_connections: 1 }) }]);
+  cm.applyEndpoints([{ cluster_name: "e", endpoints: [{ lb_endpoints: [endpoint(server.port)] }] }]);
+  const c = cm.get("e")!;
+  try {
+    const host = c.selectHost({})!;
+    const first = send(c, host);
+    const queued = send(c, host);
+    await until(() => held.length === 1 && c.stats.upstream_rq_pending_active === 1);
+    cm.applyEndpoints([{ cluster_name: "e", endpoints: [] }]);
+    const r = await queued;
+    assert.equal(r.kind === "failure" && r.failure, "connect");
+    assert.equal(r.kind === "failure" && r.responseFlag, "UF");
+    assert.equal(c.stats.upstream_rq_pending_active, 0);
+    releaseAll();
+    await first;
+  } finally {
+    releaseAll();
+    await cm.close();
+    await server.close();
+  }
+});
