@@ -291,7 +291,8 @@ export class LocalMesh {
       if (held.has(key)) objects.push(key);
       else {
         const owner = ownerOf(this.cp.store, key);
-        notDeleted.push(owner ? `${key}: defined in ${owner.origin}, a file given to skiff up; remove it from that file instead` : `${key}: not found`);
+        const shown = key.replace("//", "/"); // cluster-scoped objects have no namespace
+        notDeleted.push(owner ? `${shown}: defined in ${owner.origin}, a file given to skiff up; remove it from that file instead` : `${shown}: not found`);
       }
     }
     this.#applied.delete(resources.filter((r) => held.has(keyOf(r))).map((r) => ({ kind: r.kind, namespace: r.metadata.namespace, name: r.metadata.name })));
