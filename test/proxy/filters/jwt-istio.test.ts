@@ -4,6 +4,8 @@
 // forged or expired one, 403 for none), `/feedback` only for the moderator group.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
 import { SignJWT, exportJWK, generateKeyPair, type CryptoKey, type JWTPayload } from "jose";
 import { loadText } from "../../../src/api/index.ts";
 import { buildRegistry } from "../../../src/registry/index.ts";
@@ -13,13 +15,17 @@ import { TestAdsServer } from "../helpers/ads-server.ts";
 import { httpListener, request, routeConfig, serve, startProxy, startUpstream, staticCluster, vhost, type Json, type RunningProxy, type Upstream } from "../helpers/fixtures.ts";
 
 const ISSUER = "https://idp.demo.test";
+const REMOTE_ISSUER = "https://remote-idp.demo.test";
 let ads: TestAdsServer;
 let proxy: RunningProxy;
 let upstream: Upstream;
 let key: CryptoKey;
 let forger: CryptoKey;
+let remoteKey: CryptoKey;
+let jwksServer: http.Server;
+let jwksFetches = 0;
 
-function translatedFilters(yaml: string): Json[] {
+function translated(yaml: string): { filters: Json[]; clusters: Json[] } {
   const { resources, diagnostics } = loadText(yaml, "security.yaml");
   assert.deepEqual(diagnostics.filter((d) => d.severity === "error"), []);
   const snapshot = { config: resources, registry: buildRegistry(resources, { domain: defaultMeshConfig.domain, version: 1 }), mesh: defaultMeshConfig, version: 1 };
@@ -35,9 +41,9 @@ function translatedFilters(yaml: string): Json[] {
     metadata: {},
   };
   const problems: TranslationProblem[] = [];
-  const filters = proxySecurity(proxyView(buildPushContext(snapshot), node), problems).httpFilters;
+  const sec = proxySecurity(proxyView(buildPushContext(snapshot), node), problems);
   assert.deepEqual(problems, []);
-  return filters;
+  return { filters: sec.httpFilters, clusters: sec.extraClusters };
 }
 
 before(async () => {
@@ -45,6 +51,16 @@ before(async () => {
   key = pair.privateKey;
   forger = (await generateKeyPair("ES256")).privateKey;
   const jwks = JSON.stringify({ keys: [{ ...(await exportJWK(pair.publicKey)), kid: "demo", alg: "ES256" }] });
+  // A second issuer whose keys the proxy fetches from a jwksUri (a real server on loopback).
+  const remotePair = await generateKeyPair("ES256");
+  remoteKey = remotePair.privateKey;
+  const remoteJwks = JSON.stringify({ keys: [{ ...(await exportJWK(remotePair.publicKey)), kid: "demo", alg: "ES256" }] });
+  jwksServer = http.createServer((_req, res) => {
+    jwksFetches++;
+    res.end(remoteJwks);
+  });
+  await new Promise<void>((r) => jwksServer.listen(0, "127.0.0.1", r));
+  const jwksUri = `http://127.0.0.1:${(jwksServer.address() as AddressInfo).port}/jwks`;
   const selector = "  selector: {matchLabels: {istio: ingressgateway}}";
   const yaml = `
 apiVersion: security.istio.io/v1
@@ -55,6 +71,8 @@ ${selector}
   jwtRules:
   - issuer: ${ISSUER}
     jwks: '${jwks}'
+  - issuer: ${REMOTE_ISSUER}
+    jwksUri: ${jwksUri}
 ---
 apiVersion: security.istio.io/v1
 kind: AuthorizationPolicy
@@ -85,13 +103,13 @@ ${selector}
   - to: [{operation: {paths: ["/feedback*"]}}]
     when: [{key: "request.auth.claims[group]", values: ["moderator"]}]
 `;
-  const filters = translatedFilters(yaml);
+  const { filters, clusters } = translated(yaml);
   ads = new TestAdsServer();
   await ads.start();
   upstream = await startUpstream(undefined, "app");
   proxy = await startProxy(ads);
   await serve(ads, proxy, {
-    clusters: [staticCluster("app", [upstream.port])],
+    clusters: [staticCluster("app", [upstream.port]), ...clusters],
     listeners: [httpListener("gw", { routeConfig: routeConfig("gw", [vhost("all", ["*"], [{ match: { prefix: "/" }, route: { cluster: "app" } }])]), filters })],
   });
 });
@@ -100,6 +118,7 @@ after(async () => {
   await proxy.stop();
   await ads.stop();
   await upstream.close();
+  await new Promise<void>((r) => jwksServer.close(() => r()));
 });
 
 const now = (): number => Math.floor(Date.now() / 1000);
@@ -122,10 +141,13 @@ test("the tutorial's JWT + AuthorizationPolicy story, end to end through the tra
     ["/feedback", moderator, 200, "moderator"],
     ["/feedback", undefined, 403, "no token"],
     ["/admin", moderator, 403, "no policy allows it"],
+    ["/sentiment", await token({ iss: REMOTE_ISSUER }, remoteKey), 200, "the jwksUri issuer's token"],
+    ["/sentiment", await token({ iss: REMOTE_ISSUER }), 401, "signed with the other issuer's key"],
   ];
   for (const [path, t, status, why] of cases) {
     const res = await request(port, path, { headers: t ? { authorization: `Bearer ${t}` } : {} });
     assert.equal(res.status, status, `${path}: ${why}`);
     if (status === 403) assert.equal(res.body, "RBAC: access denied", `${path}: ${why}`);
   }
+  assert.equal(jwksFetches, 1, "the jwksUri keys were fetched once and cached");
 });
