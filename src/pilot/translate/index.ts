@@ -13,6 +13,7 @@ import { buildEndpoints } from "./endpoints.ts";
 import { translateProxyless } from "./proxyless.ts";
 import { proxySecurity } from "./security/index.ts";
 import type { ProxySecurity } from "./security/index.ts";
+import { proxyTelemetry } from "./telemetry/index.ts";
 
 export type * from "./types.ts";
 export { TypeUrl, defaultMeshConfig } from "./types.ts";
@@ -89,8 +90,11 @@ export function translate(snapshot: MeshSnapshot, proxy: ProxyNode): Translation
   }
   const view = proxyView(buildPushContext(snapshot), proxy);
   const security = proxySecurity(view, problems);
-  const { listeners, routes } = listenersAndRoutes(view, problems, security);
-  const clusters = addClusters(buildClusters(view, security.clusterOptions), security.extraClusters);
+  const telemetry = proxyTelemetry(view, problems);
+  const built = listenersAndRoutes(view, problems, security);
+  const listeners = telemetry.decorateListeners(built.listeners);
+  const routes = built.routes;
+  const clusters = addClusters(buildClusters(view, security.clusterOptions), [...security.extraClusters, ...telemetry.extraClusters]);
   const resources: EnvoyResources = {
     listeners: uniqueByName(listeners, "listeners", proxy, problems).sort(byName),
     routes: uniqueByName(routes, "route configurations", proxy, problems).sort(byName),

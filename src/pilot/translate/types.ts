@@ -15,9 +15,42 @@ export interface MeshConfig {
   accessLogEncoding?: "TEXT" | "JSON";
   accessLogFormat?: string;
   enableTracing?: boolean;
-  defaultConfig?: Record<string, unknown>;
-  extensionProviders?: Record<string, unknown>[];
-  defaultProviders?: Record<string, unknown>;
+  defaultConfig?: ProxyDefaultConfig;
+  extensionProviders?: ExtensionProvider[];
+  defaultProviders?: DefaultProviders;
+}
+
+/** meshConfig.defaultConfig: the part translation reads (tracing, see docs/mesh-config.md). */
+export interface ProxyDefaultConfig {
+  tracing?: {
+    /** 0..100, Istio's default 1. */
+    sampling?: number;
+    zipkin?: { address?: string };
+    custom_tags?: Record<string, TracingCustomTag>;
+    max_path_tag_length?: number;
+  };
+}
+
+export interface TracingCustomTag {
+  literal?: { value: string };
+  environment?: { name: string; defaultValue?: string };
+  header?: { name: string; defaultValue?: string };
+}
+
+/** meshConfig.extensionProviders entries Skiff understands: exactly one kind field is set. */
+export interface ExtensionProvider {
+  name: string;
+  zipkin?: { service: string; port: number; maxTagLength?: number; path?: string };
+  opentelemetry?: { service: string; port: number; maxTagLength?: number; http?: { path?: string; timeout?: string }; grpc?: Record<string, unknown> };
+  envoyFileAccessLog?: { path?: string; logFormat?: { text?: string; labels?: Record<string, string> } };
+  prometheus?: Record<string, never>;
+}
+
+/** meshConfig.defaultProviders: provider names used when no Telemetry resource says otherwise. */
+export interface DefaultProviders {
+  metrics?: string[];
+  tracing?: string[];
+  accessLogging?: string[];
 }
 
 export const defaultMeshConfig: MeshConfig = {
