@@ -48,6 +48,7 @@ export class ClusterImpl implements UpstreamCluster, PoolOwner {
   readonly idleTimeoutMs: number;
   readonly maxRequestsPerConnection: number;
   readonly maxConnectionDurationMs: number;
+  readonly maxConcurrentStreams: number;
   warming: boolean;
   lastUpdated: Date;
   loadAssignment?: EnvoyJson;
@@ -70,6 +71,7 @@ export class ClusterImpl implements UpstreamCluster, PoolOwner {
     this.idleTimeoutMs = parsed.idleTimeoutMs;
     this.maxRequestsPerConnection = parsed.maxRequestsPerConnection;
     this.maxConnectionDurationMs = parsed.maxConnectionDurationMs;
+    this.maxConcurrentStreams = parsed.maxConcurrentStreams;
     this.lastUpdated = new Date(deps.now());
     this.lb = makeLoadBalancer(parsed, deps.random);
     if (parsed.outlier) {

@@ -91,6 +91,8 @@ export interface ParsedCluster {
   slowStart?: SlowStart;
   /** The cluster's transport_socket when it originates TLS. */
   tls?: TlsSpec;
+  /** http2_protocol_options.max_concurrent_streams; 0 = unlimited. */
+  maxConcurrentStreams: number;
 }
 
 export interface SlowStart {
@@ -289,6 +291,13 @@ export function parseCluster(json: EnvoyJson): { cluster?: ParsedCluster; errors
 
   // Upstream protocol, idle timeout, requests per connection.
   let protocol: UpstreamProtocol = json.http2_protocol_options !== undefined ? "h2" : "h1";
+  // HTTP/2 max_concurrent_streams per connection: more streams open another connection.
+  let maxConcurrentStreams = 0;
+  const h2Options = (v: unknown, path: string) => {
+    const o = obj(v);
+    if (o?.max_concurrent_streams !== undefined) maxConcurrentStreams = p.try(`${path}.max_concurrent_streams`, () => wrappedNumber(o.max_concurrent_streams) ?? 0, 0);
+  };
+  h2Options(json.http2_protocol_options, "http2_protocol_options");
   let idleTimeoutMs = 3600_000;
   let maxConnectionDurationMs = 0;
   let maxRequestsPerConnection = p.try("max_requests_per_connection", () => wrappedNumber(json.max_requests_per_connection) ?? 0, 0);
@@ -311,7 +320,10 @@ export function parseCluster(json: EnvoyJson): { cluster?: ParsedCluster; errors
     p.only(v, path, ["@type", "explicit_http_config", "use_downstream_protocol_config", "auto_config", "common_http_protocol_options", "upstream_http_protocol_options"]);
     const explicit = obj(v.explicit_http_config);
     if (explicit) {
-      if (explicit.http2_protocol_options !== undefined) protocol = "h2";
+      if (explicit.http2_protocol_options !== undefined) {
+        protocol = "h2";
+        h2Options(explicit.http2_protocol_options, `${path}.explicit_http_config.http2_protocol_options`);
+      }
       else if (explicit.http_protocol_options !== undefined) protocol = "h1";
       else p.add(`${path}.explicit_http_config`, "only http_protocol_options (HTTP/1.1) and http2_protocol_options are implemented");
     } else if (v.use_downstream_protocol_config !== undefined) {
@@ -343,7 +355,7 @@ export function parseCluster(json: EnvoyJson): { cluster?: ParsedCluster; errors
       name, type: type as ClusterType, lbPolicy: lbPolicy as LbPolicyName, connectTimeoutMs, edsServiceName,
       endpoints, loadAssignment: la, thresholds, outlier, panicThresholdPercent: panic, localityWeighted,
       ringMin, ringMax, maglevTableSize, choiceCount, activeRequestBias, protocol, idleTimeoutMs,
-      maxRequestsPerConnection, maxConnectionDurationMs, socketMatches, slowStart, tls, dnsRefreshMs, dnsFamily, cleanupIntervalMs,
+      maxRequestsPerConnection, maxConnectionDurationMs, socketMatches, slowStart, tls, maxConcurrentStreams, dnsRefreshMs, dnsFamily, cleanupIntervalMs,
     },
   };
 }

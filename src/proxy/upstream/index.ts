@@ -7,3 +7,4 @@ export { ClusterManager } from "./cluster-manager.ts";
 export { tcpProxy } from "./tcp-proxy.ts";
 export { hashKey, hashBytes, combineHashes } from "./hash.ts";
 export { prometheusStats } from "./stats.ts";
+export { parseUpstreamTls, peerSans, sanMatches, SAN_TYPES, type TlsSpec, type SanMatcher } from "./tls.ts";

@@ -1,7 +1,8 @@
-// HTTP/2 (h2c) pool for one host: one multiplexed session, opened on first use (if the
-// cluster is under max_connections; otherwise requests wait in the pending queue), replaced
-// when it closes, goes away or has served max_requests_per_connection streams, and closed
-// after idle_timeout without streams.
+// HTTP/2 pool for one host (h2c, or h2 over TLS): one multiplexed session, opened on first
+// use (if the cluster is under max_connections; otherwise requests wait in the pending
+// queue), another one only when every session has max_concurrent_streams active streams;
+// a session is replaced when it closes, goes away or has served max_requests_per_connection
+// streams, and closed after idle_timeout without streams.
 import http2 from "node:http2";
 import type net from "node:net";
 import type { OutgoingHttpHeaders } from "node:http";
@@ -19,7 +20,6 @@ interface Session {
 }
 
 export class Http2Pool implements ConnectionPool {
-  private current: Session | undefined;
   private readonly all = new Set<Session>();
   private readonly queue: Array<() => void> = [];
   /** How to fail each queued request when the pool closes (its host left the cluster). */
@@ -33,8 +33,13 @@ export class Http2Pool implements ConnectionPool {
   }
 
   private usable(): Session | undefined {
-    const s = this.current;
-    return s && !s.draining && !s.session.closed && !s.session.destroyed ? s : undefined;
+    const max = this.owner.maxConcurrentStreams;
+    for (const s of this.all) {
+      if (s.draining || s.session.closed || s.session.destroyed) continue;
+      if (max > 0 && s.active >= max) continue;
+      return s;
+    }
+    return undefined;
   }
 
   private canDispatch(): boolean {
@@ -55,8 +60,8 @@ export class Http2Pool implements ConnectionPool {
     });
     session.on("close", () => {
       this.all.delete(s);
-      if (this.current === s) this.current = undefined;
       if (!socket.destroyed) socket.destroy();
+      this.drainQueue();
     });
     if (this.owner.maxConnectionDurationMs > 0) {
       // max_connection_duration: stop using the session; it closes when its streams finish.
@@ -75,7 +80,6 @@ export class Http2Pool implements ConnectionPool {
         }
       });
     }
-    this.current = s;
     return s;
   }
 
@@ -160,6 +164,7 @@ export class Http2Pool implements ConnectionPool {
         finished = true;
         s.active--;
         done();
+        this.drainQueue();
       };
       const settle = (r: UpstreamHttpResult) => {
         if (!settled) {

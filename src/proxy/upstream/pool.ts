@@ -17,6 +17,8 @@ export interface PoolOwner {
   readonly maxRequestsPerConnection: number;
   /** 0 = unlimited: connections are drained (closed once idle) after this long. */
   readonly maxConnectionDurationMs: number;
+  /** HTTP/2 streams per connection before another connection is opened; 0 = unlimited. */
+  readonly maxConcurrentStreams: number;
   /** SDS secrets for TLS origination. */
   readonly secrets?: SecretLookup;
   /** A connection closed or a request finished somewhere in the cluster: pending requests may proceed. */

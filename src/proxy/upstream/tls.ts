@@ -11,7 +11,7 @@ export type SecretLookup = (name: string) => TlsSecret | undefined;
 
 type Source = { inline: string } | { sds: string };
 
-interface SanMatcher {
+export interface SanMatcher {
   type: "URI" | "DNS" | "IP_ADDRESS" | "EMAIL" | "ANY";
   exact?: string;
   prefix?: string;
@@ -123,7 +123,7 @@ function resolve(source: Source | undefined, secrets: SecretLookup | undefined, 
 }
 
 /** The SANs of a peer certificate, as [type, value] pairs. */
-function peerSans(cert: PeerCertificate): Array<[string, string]> {
+export function peerSans(cert: PeerCertificate): Array<[string, string]> {
   const out: Array<[string, string]> = [];
   for (const part of (cert.subjectaltname ?? "").split(/,\s*/)) {
     const i = part.indexOf(":");
@@ -132,9 +132,9 @@ function peerSans(cert: PeerCertificate): Array<[string, string]> {
   return out;
 }
 
-const SAN_TYPES: Record<SanMatcher["type"], string[]> = { URI: ["URI"], DNS: ["DNS"], IP_ADDRESS: ["IP Address"], EMAIL: ["email"], ANY: ["URI", "DNS", "IP Address", "email"] };
+export const SAN_TYPES: Record<SanMatcher["type"], string[]> = { URI: ["URI"], DNS: ["DNS"], IP_ADDRESS: ["IP Address"], EMAIL: ["email"], ANY: ["URI", "DNS", "IP Address", "email"] };
 
-function sanMatches(m: SanMatcher, value: string): boolean {
+export function sanMatches(m: SanMatcher, value: string): boolean {
   if (m.exact !== undefined) return value === m.exact;
   if (m.prefix !== undefined) return value.startsWith(m.prefix);
   if (m.suffix !== undefined) return value.endsWith(m.suffix);

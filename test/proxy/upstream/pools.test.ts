@@ -236,3 +236,23 @@ test("max_connection_duration retires a connection; options without a protocol c
     await s.close();
   }
 });
+
+test("HTTP/2 max_concurrent_streams: more concurrent streams open another connection", async () => {
+  const release: Array<() => void> = [];
+  const s = await startHttp2("h2", (stream) => release.push(() => {
+    stream.respond({ ":status": 200 });
+    stream.end("ok");
+  }));
+  const { cm, c } = make(s.port, { http2_protocol_options: { max_concurrent_streams: 2 } });
+  try {
+    const host = c.selectHost({})!;
+    const inflight = Array.from({ length: 5 }, () => c.httpRequest(host, { method: "GET", path: "/", authority: "svc", headers: {} }));
+    while (s.requests < 5) await new Promise((r) => setTimeout(r, 5));
+    assert.equal(s.connections, 3);
+    for (const r of release) r();
+    for (const r of await Promise.all(inflight)) assert.equal(await text(r), "ok");
+  } finally {
+    await cm.close();
+    await s.close();
+  }
+});
