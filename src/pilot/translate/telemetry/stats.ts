@@ -20,11 +20,16 @@ function configName(metric: string): string {
   return metric.replace(/^istio_/, "");
 }
 
-/** The stats-config metric names an override's selector covers. */
-function metricNames(o: MetricOverride): string[] {
+/**
+ * The stats-config metric names an override's selector covers, among the metrics a
+ * filter of this kind reports (HTTP filters: request metrics; TCP filters: tcp_*).
+ * Custom metric names go to both.
+ */
+function metricNames(o: MetricOverride, tcp: boolean): string[] {
   if (o.custom) return [o.metric];
-  if (o.metric === "ALL_METRICS") return ISTIO_METRICS.map((m) => configName(m.name));
-  const def = ISTIO_METRICS.find((m) => m.selector === o.metric);
+  const own = ISTIO_METRICS.filter((m) => m.tcp === tcp);
+  if (o.metric === "ALL_METRICS") return own.map((m) => configName(m.name));
+  const def = own.find((m) => m.selector === o.metric);
   return def ? [configName(def.name)] : [];
 }
 
@@ -39,10 +44,10 @@ interface MetricConfig {
  * `metrics` entries of stats.PluginConfig from the overrides, in order: each later
  * override of a metric wins for what it sets (drop, a tag's value, a tag's removal).
  */
-export function metricConfigs(overrides: readonly MetricOverride[]): EnvoyJson[] {
+export function metricConfigs(overrides: readonly MetricOverride[], tcp: boolean): EnvoyJson[] {
   const byName = new Map<string, MetricConfig>();
   for (const o of overrides) {
-    for (const name of metricNames(o)) {
+    for (const name of metricNames(o, tcp)) {
       const m = byName.get(name) ?? { name, dimensions: {}, tags_to_remove: [] };
       if (o.disabled !== undefined) m.drop = o.disabled;
       for (const [tag, t] of Object.entries(o.tagOverrides)) {
@@ -69,22 +74,22 @@ export function metricConfigs(overrides: readonly MetricOverride[]): EnvoyJson[]
 }
 
 /** stats.PluginConfig for one direction. Gateways report as SERVER_GATEWAY (Istio's reporter for routers). */
-export function statsConfig(overrides: readonly MetricOverride[], mode: Mode, gateway: boolean): EnvoyJson {
+export function statsConfig(overrides: readonly MetricOverride[], mode: Mode, gateway: boolean, tcp: boolean): EnvoyJson {
   const value: EnvoyJson = {};
   // Inbound and gateways never fall back to the Host header for destination_service: they know it.
   if (mode === "SERVER" || gateway) value.disable_host_header_fallback = true;
   if (gateway) value.reporter = "SERVER_GATEWAY";
-  const metrics = metricConfigs(overrides);
+  const metrics = metricConfigs(overrides, tcp);
   if (metrics.length > 0) value.metrics = metrics;
   return { "@type": TYPED_STRUCT, type_url: STATS_CONFIG_TYPE, value };
 }
 
 export function httpStatsFilter(overrides: readonly MetricOverride[], mode: Mode, gateway: boolean): EnvoyJson {
-  return { name: STATS_FILTER, typed_config: statsConfig(overrides, mode, gateway) };
+  return { name: STATS_FILTER, typed_config: statsConfig(overrides, mode, gateway, false) };
 }
 
 export function tcpStatsFilter(overrides: readonly MetricOverride[], mode: Mode, gateway: boolean): EnvoyJson {
-  return { name: STATS_FILTER, typed_config: statsConfig(overrides, mode, gateway) };
+  return { name: STATS_FILTER, typed_config: statsConfig(overrides, mode, gateway, true) };
 }
 
 /**
