@@ -4,6 +4,7 @@
 import { parseArgs } from "node:util";
 import { formatDiagnostic, type Diagnostic } from "../../api/index.ts";
 import { ControlPlane } from "../../pilot/index.ts";
+import { loadMeshConfigFile } from "../../pilot/mesh-config.ts";
 
 export const summary = "run the control plane (xDS on 15010, monitoring on 15014) on config files";
 
@@ -15,6 +16,7 @@ const USAGE = `usage: skiff control-plane -f PATH [-f PATH...] [--xds-port PORT]
                            /metrics and /debug port (default 15014; 0 picks a free one)
       --address ADDR       address to listen on (default 127.0.0.1)
       --domain DOMAIN      DNS domain of services (default cluster.local)
+      --mesh-config FILE   Istio meshConfig YAML (access logs, tracing, providers, trustDomain, ...)
 
 Stops on Ctrl-C (SIGINT) or SIGTERM.`;
 
@@ -39,6 +41,7 @@ export async function run(args: string[]): Promise<number> {
         "monitoring-port": { type: "string" },
         address: { type: "string", default: "127.0.0.1" },
         domain: { type: "string", default: "cluster.local" },
+        "mesh-config": { type: "string" },
         help: { type: "boolean", short: "h" },
       },
       allowPositionals: true,
@@ -77,7 +80,8 @@ export async function run(args: string[]): Promise<number> {
     xdsPort,
     monitoringPort,
     host: values.address,
-    mesh: { domain: values.domain },
+    // A bad mesh config throws MeshConfigLoadError: main prints its file:line lines, no stack.
+    mesh: { ...(values["mesh-config"] ? loadMeshConfigFile(values["mesh-config"]) : {}), domain: values.domain },
     onDiagnostics: show,
   });
   const ports = await cp.start();
