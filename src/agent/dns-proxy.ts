@@ -13,7 +13,8 @@
 //
 // The wire format is dns-packet's; UDP and TCP (length-prefixed) are both served.
 import { createSocket, type Socket as UdpSocket } from "node:dgram";
-import { readFile } from "node:fs/promises";
+import { readFile, rename, writeFile } from "node:fs/promises";
+import { unwatchFile, watchFile, type Stats } from "node:fs";
 import { createServer, isIPv4, type Server, type Socket } from "node:net";
 import dnsPacket from "dns-packet";
 import type { Answer, DecodedPacket, Packet, Question } from "dns-packet";
@@ -43,6 +44,13 @@ export interface DnsProxyOptions {
   /** The mesh's DNS domain, `cluster.local` by default. */
   domain?: string;
   services?: readonly DnsService[];
+  /**
+   * A JSON file `{ "services": DnsService[] }` to read the table from, and re-read when
+   * it changes (written with writeDnsTable). The file system is shared across network
+   * namespaces, so this is how a DNS proxy inside a replica's namespace follows the
+   * registry of a runtime on the host.
+   */
+  servicesFile?: string;
   /** Resolvers for other names; read from `resolvConf` when absent. */
   upstreams?: readonly DnsUpstream[];
   resolvConf?: string;
@@ -76,6 +84,33 @@ export function dnsNameTable(services: readonly DnsService[], namespace: string,
     }
   }
   return table;
+}
+
+/** Writes a table for `servicesFile` atomically (a reader never sees half a file). */
+export async function writeDnsTable(file: string, services: readonly DnsService[]): Promise<void> {
+  const slim = services.map((s) => ({ hostname: s.hostname, name: s.name, namespace: s.namespace, addresses: [...s.addresses] }));
+  const tmp = `${file}.${process.pid}.tmp`;
+  await writeFile(tmp, JSON.stringify({ services: slim }, null, 2) + "\n", { mode: 0o644 });
+  await rename(tmp, file);
+}
+
+/** The services of a table file; a clear error names the file and what is wrong. */
+export async function readDnsTable(file: string): Promise<DnsService[]> {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(await readFile(file, "utf8"));
+  } catch (err) {
+    throw new Error(`DNS table ${file}: ${(err as Error).message}`);
+  }
+  const list = (doc as { services?: unknown }).services;
+  if (!Array.isArray(list)) throw new Error(`DNS table ${file}: expected {"services": [...]}`);
+  return list.map((s: unknown, i) => {
+    const o = s as Partial<DnsService>;
+    if (typeof o.hostname !== "string" || typeof o.name !== "string" || typeof o.namespace !== "string" || !Array.isArray(o.addresses)) {
+      throw new Error(`DNS table ${file}: services[${i}] needs hostname, name, namespace (strings) and addresses (a list)`);
+    }
+    return { hostname: o.hostname, name: o.name, namespace: o.namespace, addresses: o.addresses.map(String) };
+  });
 }
 
 /** Nameservers of a resolv.conf text (port 53). Pure. */
@@ -134,7 +169,16 @@ export class DnsProxy {
   static async start(options: DnsProxyOptions): Promise<DnsProxy> {
     const p = new DnsProxy(options);
     p.upstreams = options.upstreams ? [...options.upstreams] : parseResolvConf(await readFile(options.resolvConf ?? "/etc/resolv.conf", "utf8").catch(() => ""));
-    await p.listen(options.host ?? "127.0.0.1", options.port ?? DNS_PROXY_PORT);
+    if (options.servicesFile) {
+      p.setServices(await readDnsTable(options.servicesFile));
+      p.followTable(options.servicesFile);
+    }
+    try {
+      await p.listen(options.host ?? "127.0.0.1", options.port ?? DNS_PROXY_PORT);
+    } catch (err) {
+      if (options.servicesFile) unwatchFile(options.servicesFile);
+      throw err;
+    }
     return p;
   }
 
@@ -147,7 +191,29 @@ export class DnsProxy {
     return this.udp!.address().port;
   }
 
+  /** Number of names answered locally (for logs). */
+  get names(): number {
+    return this.table.size;
+  }
+
+  /** Errors while re-reading the services file go here (the last good table stays). */
+  onTableError: (err: Error) => void = () => {};
+
+  private tableListener?: (cur: Stats, prev: Stats) => void;
+
+  private followTable(file: string): void {
+    // Polling stat, not inotify: writeDnsTable replaces the file by rename, which a
+    // watch on the old inode would miss. 300 ms is well under a DNS TTL.
+    const listener = (cur: Stats, prev: Stats): void => {
+      if (cur.mtimeMs === prev.mtimeMs && cur.ino === prev.ino) return;
+      readDnsTable(file).then((list) => this.setServices(list), (err: Error) => this.onTableError(err));
+    };
+    this.tableListener = listener;
+    watchFile(file, { interval: 300, persistent: false }, listener);
+  }
+
   async close(): Promise<void> {
+    if (this.options.servicesFile) unwatchFile(this.options.servicesFile, this.tableListener);
     for (const s of this.tcpSockets) s.destroy();
     await Promise.all([
       new Promise<void>((r) => (this.udp ? this.udp.close(() => r()) : r())),

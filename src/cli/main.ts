@@ -16,6 +16,7 @@ const commands: Record<string, () => Promise<CommandModule>> = {
   status: () => import("./commands/status.ts"),
   up: () => import("./commands/up.ts"),
   demo: () => import("./commands/demo.ts"),
+  "dns-proxy": () => import("./commands/dns-proxy.ts"),
   validate: () => import("./commands/validate.ts"),
   version: () => import("./commands/version.ts"),
 };

@@ -6,8 +6,13 @@ import assert from "node:assert/strict";
 import { createSocket } from "node:dgram";
 import { Resolver } from "node:dns/promises";
 import { connect } from "node:net";
+import { spawn } from "node:child_process";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import dnsPacket from "dns-packet";
-import { DnsProxy, dnsNameTable, parseResolvConf, type DnsService } from "../../src/agent/dns-proxy.ts";
+import { DnsProxy, dnsNameTable, parseResolvConf, writeDnsTable, type DnsService } from "../../src/agent/dns-proxy.ts";
 
 const services: DnsService[] = [
   { hostname: "sa-logic.demo.svc.cluster.local", name: "sa-logic", namespace: "demo", addresses: ["198.18.1.5"] },
@@ -169,4 +174,63 @@ test("parseResolvConf keeps IPv4 nameservers in order; dnsNameTable skips servic
   assert.deepEqual(table.get("reviews"), ["198.18.1.6", "198.18.1.7"], "short names follow the workload's namespace");
   assert.equal(table.get("sa-logic"), undefined);
   assert.equal(table.get("headless.demo"), undefined);
+});
+
+test("`skiff dns-proxy` as a process: answers from its services file, follows rewrites, keeps the last good table, stops on SIGTERM", async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), "skiff-dns-"));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const table = join(dir, "dns.json");
+  await writeDnsTable(table, services);
+  const upstream = await testResolver();
+  t.after(() => upstream.close());
+  const bin = fileURLToPath(new URL("../../bin/skiff.js", import.meta.url));
+  const child = spawn(process.execPath, [bin, "dns-proxy", "--namespace", "demo", "--port", "0", "--services-file", table, "--upstream", `127.0.0.1:${upstream.port}`], { stdio: ["ignore", "pipe", "pipe"] });
+  t.after(() => child.kill("SIGKILL"));
+  let stderr = "";
+  child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+  const port = await new Promise<number>((resolve, reject) => {
+    let out = "";
+    const timer = setTimeout(() => reject(new Error(`no listening line in 20 s: ${out} ${stderr}`)), 20_000);
+    child.stdout.on("data", (d: Buffer) => {
+      out += d.toString();
+      const m = /listening on 127\.0\.0\.1:(\d+) \(udp, tcp\), 8 mesh names/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve(Number(m[1]));
+      }
+    });
+    child.once("exit", (code) => reject(new Error(`exited ${code}: ${out} ${stderr}`)));
+  });
+  assert.deepEqual(addresses(await udpQuery(port, "sa-logic")), ["198.18.1.5"]);
+  assert.deepEqual(addresses(await udpQuery(port, "upstream-only.test")), ["203.0.113.7"], "forwarded to --upstream");
+
+  await writeDnsTable(table, [{ hostname: "ratings.demo.svc.cluster.local", name: "ratings", namespace: "demo", addresses: ["198.18.1.21"] }]);
+  // Bounded wait for the poll (300 ms interval) to pick the rewrite up.
+  let seen: string[] = [];
+  for (let i = 0; i < 50 && seen.length === 0; i++) {
+    seen = addresses(await udpQuery(port, "ratings"));
+    if (seen.length === 0) await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.deepEqual(seen, ["198.18.1.21"]);
+
+  await writeFile(table, "{ not json");
+  for (let i = 0; i < 50 && !stderr.includes("keeping the last good table"); i++) await new Promise((r) => setTimeout(r, 100));
+  assert.match(stderr, /DNS table .*dns\.json: .*keeping the last good table/);
+  assert.deepEqual(addresses(await udpQuery(port, "ratings")), ["198.18.1.21"]);
+
+  const exit = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
+  child.kill("SIGTERM");
+  assert.equal(await exit, 0);
+});
+
+test("`skiff dns-proxy` refuses bad flags with the usage", async () => {
+  const bin = fileURLToPath(new URL("../../bin/skiff.js", import.meta.url));
+  const res = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+    const c = spawn(process.execPath, [bin, "dns-proxy", "--namespace", "demo", "--upstream", "resolver.example"], { stdio: ["ignore", "ignore", "pipe"] });
+    let stderr = "";
+    c.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    c.once("exit", (code) => resolve({ code, stderr }));
+  });
+  assert.equal(res.code, 2);
+  assert.match(res.stderr, /--upstream must be an IPv4 address with an optional port \(127\.0\.0\.1:5353\), got "resolver\.example"/);
 });
