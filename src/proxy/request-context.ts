@@ -8,25 +8,29 @@
 // Contexts are pooled per HTTP connection manager (acquire/release) so a busy proxy
 // does not allocate a fresh context per request.
 
-/** Envoy's response flags, in Envoy's own order and spelling. */
+/**
+ * Envoy's response flags, in the order of Envoy's StreamInfo::ResponseFlag enum: the
+ * `%RESPONSE_FLAGS%` text lists set flags in this order (e.g. "UT,URX"), so access
+ * logs and the `response_flags` metric label read exactly as Envoy's would.
+ */
 export const ResponseFlag = {
   UH: 1 << 0, // no healthy upstream host
-  UF: 1 << 1, // upstream connection failure
-  UO: 1 << 2, // upstream overflow (circuit breaker)
-  NR: 1 << 3, // no route configured
-  URX: 1 << 4, // upstream retry limit exceeded
-  UT: 1 << 5, // upstream request timeout
-  UC: 1 << 6, // upstream connection termination
-  DC: 1 << 7, // downstream connection termination
-  LR: 1 << 8, // connection local reset
-  UR: 1 << 9, // upstream remote reset
-  DI: 1 << 10, // request delayed by fault injection
-  FI: 1 << 11, // request aborted by fault injection
-  RL: 1 << 12, // rate limited
-  UAEX: 1 << 13, // unauthorized by external authz
-  NC: 1 << 14, // no cluster found
-  DT: 1 << 15, // downstream request timeout
-  UMSDR: 1 << 16, // upstream max stream duration reached
+  UT: 1 << 1, // upstream request timeout
+  LR: 1 << 2, // connection local reset
+  UR: 1 << 3, // upstream remote reset
+  UF: 1 << 4, // upstream connection failure
+  UC: 1 << 5, // upstream connection termination
+  UO: 1 << 6, // upstream overflow (circuit breaker)
+  NR: 1 << 7, // no route configured
+  DI: 1 << 8, // request delayed by fault injection
+  FI: 1 << 9, // request aborted by fault injection
+  RL: 1 << 10, // rate limited
+  UAEX: 1 << 11, // unauthorized by external authz
+  DC: 1 << 12, // downstream connection termination
+  URX: 1 << 13, // upstream retry limit exceeded
+  UMSDR: 1 << 14, // upstream max stream duration reached
+  DT: 1 << 15, // downstream request timeout (Envoy's DurationTimeout)
+  NC: 1 << 16, // no cluster found
 } as const;
 
 export type ResponseFlagName = keyof typeof ResponseFlag;

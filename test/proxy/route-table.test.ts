@@ -127,5 +127,8 @@ test("filter chain precedence: port before IP, longest prefix, SNI exact over wi
 test("response flags print in Envoy's spelling and order", () => {
   assert.equal(formatResponseFlags(0), "-");
   assert.equal(formatResponseFlags(ResponseFlag.URX | ResponseFlag.UF), "UF,URX");
+  // Envoy lists flags in its enum order, not the order they were set.
+  assert.equal(formatResponseFlags(ResponseFlag.URX | ResponseFlag.UT), "UT,URX");
+  assert.equal(formatResponseFlags(ResponseFlag.DC | ResponseFlag.UC | ResponseFlag.UH), "UH,UC,DC");
   assert.equal(formatResponseFlags(ResponseFlag.FI), "FI");
 });
