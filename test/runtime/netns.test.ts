@@ -15,7 +15,7 @@ import { fileURLToPath } from "node:url";
 import { NetnsNetwork, cleanupNetns, ensureProxyUser, listNetns, netnsSupport, type ProxyUser, type ReplicaNetwork } from "../../src/runtime/netns/index.ts";
 import { applyCapture, savedNatTable } from "../../src/agent/capture-apply.ts";
 import { applyServiceRules } from "../../src/agent/capture-services.ts";
-import { DnsProxy } from "../../src/agent/dns-proxy.ts";
+import { DnsProxy, writeDnsTable } from "../../src/agent/dns-proxy.ts";
 import { ADDON_PATH } from "../../src/proxy/original-dst.ts";
 
 const repo = fileURLToPath(new URL("../..", import.meta.url));
@@ -59,7 +59,7 @@ function inNs(r: ReplicaNetwork, argv: string[], asProxy = false): { file: strin
 }
 
 /** Starts a long-running process in a namespace and waits for it to print "ready". */
-async function startIn(r: ReplicaNetwork, argv: string[], asProxy = false, env: Record<string, string> = {}): Promise<ChildProcess> {
+async function startIn(r: ReplicaNetwork, argv: string[], asProxy = false, env: Record<string, string> = {}, ready = "ready"): Promise<ChildProcess> {
   const { file, args } = inNs(r, argv, asProxy);
   const child = spawn(file, args, { cwd: repo, env: { ...cleanEnv(), ...env }, stdio: ["ignore", "pipe", "pipe"] });
   children.push(child);
@@ -68,7 +68,7 @@ async function startIn(r: ReplicaNetwork, argv: string[], asProxy = false, env: 
     const timer = setTimeout(() => reject(new Error(`${argv.join(" ")} did not get ready in 20 s: ${out}`)), 20_000);
     const onData = (d: Buffer): void => {
       out += d.toString();
-      if (out.includes("ready")) {
+      if (out.includes(ready)) {
         clearTimeout(timer);
         resolve();
       }
@@ -96,7 +96,6 @@ const CAPTURE_FIXTURE = `
 import net from "node:net";
 import { originalDestination } from ${JSON.stringify(join(repo, "src/proxy/inspect.ts"))};
 import { originalDstAvailable } from ${JSON.stringify(join(repo, "src/proxy/original-dst.ts"))};
-import { DnsProxy } from ${JSON.stringify(join(repo, "src/agent/dns-proxy.ts"))};
 const listen = (port, host) => new Promise((resolve) => {
   const server = net.createServer((socket) => {
     const original = originalDestination(socket);
@@ -111,8 +110,6 @@ const listen = (port, host) => new Promise((resolve) => {
 await listen(15001, "0.0.0.0");
 await listen(15006, "::");
 await listen(15021, "0.0.0.0");
-await DnsProxy.start({ host: "127.0.0.1", port: 15053, namespace: "demo", upstreams: [],
-  services: [{ hostname: "sa-webapp.demo.svc.cluster.local", name: "sa-webapp", namespace: "demo", addresses: [process.env.VIP] }] });
 console.log("ready");
 `;
 
@@ -156,8 +153,12 @@ test("capture: app traffic lands on 15001/15006 with its original destination; t
   assert.match(table, new RegExp(`--uid-owner ${user.uid} -j RETURN`));
 
   const vip = net.vip("sa-webapp.demo.svc.cluster.local");
-  // As the proxy user, like a sidecar: the DNS proxy's own queries must not be captured.
-  await startIn(a, [process.execPath, "--import", "tsx", join(dir, "capture-fixture.mts")], true, { VIP: vip });
+  // As the proxy user, like a sidecar; the DNS proxy too (its own queries must not be
+  // captured), following a table file as the runtime would write it.
+  await startIn(a, [process.execPath, "--import", "tsx", join(dir, "capture-fixture.mts")], true);
+  const dnsTable = join(dir, "dns.json");
+  await writeDnsTable(dnsTable, [{ hostname: "sa-webapp.demo.svc.cluster.local", name: "sa-webapp", namespace: "demo", addresses: [vip] }]);
+  await startIn(a, [process.execPath, join(repo, "bin/skiff.js"), "dns-proxy", "--namespace", "demo", "--services-file", dnsTable], true, {}, "listening on 127.0.0.1:15053");
 
   // Outbound from the app (root): to a VIP nobody has, and to b's real address.
   const toVip = await curl(a, `http://${vip}:9080/reviews`);
