@@ -20,7 +20,7 @@ const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..")
 const argv = process.argv.slice(2);
 const quick = argv.includes("--quick");
 const sizesArg = argv[argv.indexOf("--sizes") + 1];
-const SIZES = (argv.includes("--sizes") ? sizesArg : quick ? "20/40" : "100/200,1000/2000").split(",").map((s) => s.split("/").map(Number) as [number, number]);
+const SIZES = (argv.includes("--sizes") ? sizesArg : quick ? "20/40" : "100/200,300/600,1000/2000").split(",").map((s) => s.split("/").map(Number) as [number, number]);
 const PHASE_TIMEOUT_MS = Number(process.env.BENCH_CP_TIMEOUT_S ?? 300) * 1000;
 
 export interface SizeResult {
@@ -59,7 +59,9 @@ async function runSize(services: number, proxies: number): Promise<SizeResult> {
     writeFileSync(path.join(dir, "routes.yaml"), mesh.otherVirtualServicesYaml(spec));
     const changed = path.join(dir, "vs-changed.yaml");
     writeFileSync(changed, mesh.virtualServiceYaml(0, 90));
-    cp = start("skiff control-plane", undefined, process.execPath, [path.join(repo, "bin/skiff.js"), "control-plane", "-f", dir, "--xds-port", "0", "--monitoring-port", "0"]);
+    // BENCH_CP_PROFILE=DIR: run the control plane under node --cpu-prof (profiles in DIR).
+    const prof = process.env.BENCH_CP_PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_CP_PROFILE}`] : [];
+    cp = start("skiff control-plane", undefined, process.execPath, [...prof, path.join(repo, "bin/skiff.js"), "control-plane", "-f", dir, "--xds-port", "0", "--monitoring-port", "0"]);
     const port = Number((await waitForOutput(cp, /xDS on [\d.]+:(\d+)/, 120_000))[1]);
     const cpu0 = cpuSeconds(cp.pid);
 
@@ -76,7 +78,8 @@ async function runSize(services: number, proxies: number): Promise<SizeResult> {
     const done = sidecars.filter((s) => s.stats.fullyAckedAt).map((s) => s.stats.fullyAckedAt - t0).sort((a, b) => a - b);
     result.stream_errors = sidecars.filter((s) => s.stats.error).length;
     if (done.length < proxies) {
-      result.note = `only ${done.length} of ${proxies} proxies had ACKed all four types after ${PHASE_TIMEOUT_MS / 1000} s (stream errors: ${result.stream_errors}${sidecars.find((s) => s.stats.error)?.stats.error ? `, e.g. ${sidecars.find((s) => s.stats.error)!.stats.error}` : ""})`;
+      const got = sidecars.filter((s) => s.stats.firstResponseAt).length;
+      result.note = `only ${done.length} of ${proxies} proxies had ACKed all four types after ${PHASE_TIMEOUT_MS / 1000} s (${got} had received a first response; stream errors: ${result.stream_errors}${sidecars.find((s) => s.stats.error)?.stats.error ? `, e.g. ${sidecars.find((s) => s.stats.error)!.stats.error}` : ""})`;
       result.cp_rss_mb = round(peakRssMb(cp.pid), 1);
       result.cp_cpu_s_full_push = round(cpuSeconds(cp.pid) - cpu0, 2);
       return result;

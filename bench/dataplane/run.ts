@@ -13,7 +13,7 @@ import { tmpdir, cpus } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { ensureTools, toolPath } from "../lib/tools.ts";
-import { start, stop, waitForOutput, waitForPort, freePort, run, sleep, type Started } from "../lib/procs.ts";
+import { start, stop, waitForOutput, waitForPort, freePort, run, sleep, NICE, type Started } from "../lib/procs.ts";
 import { totalCpuSeconds, peakRssMb, rssMb, processTree, machineDescription } from "../lib/proc.ts";
 import { round } from "../lib/stats.ts";
 import { summarizeProfile, formatProfileSummary } from "../lib/cpuprofile.ts";
@@ -130,7 +130,7 @@ async function main(): Promise<void> {
       const r = results[name];
       if (r) out.paths[name] = { cpu_s_per_1k: r.cpu_s_per_1k, rss_mb: r.rss_mb, p50_ms: r.p50_ms, p90_ms: r.p90_ms, p99_ms: r.p99_ms, max_ms: r.max_ms, rps: r.rps };
     }
-    const table = markdownTable(out, results, notAvailable, { rate: RATE, connections: CONNECTIONS, seconds: SECONDS, satSeconds: SAT_SECONDS }) + `\n\n${idle}\nMachine load (1-minute average) at the start ${loadAtStart}, at the end ${readFileSync("/proc/loadavg", "utf8").split(" ")[0]} on ${cpus().length} cores.`;
+    const table = markdownTable(out, results, notAvailable, { rate: RATE, connections: CONNECTIONS, seconds: SECONDS, satSeconds: SAT_SECONDS }) + `\n\n${idle}\nMachine load (1-minute average) at the start ${loadAtStart}, at the end ${readFileSync("/proc/loadavg", "utf8").split(" ")[0]} on ${cpus().length} cores${NICE ? `; bench processes at nice ${NICE}` : ""}.`;
     process.stdout.write(table + "\n");
     if (profile) {
       for (const p of procs.filter((x) => x.name.startsWith("skiff proxy"))) await stop(p);
