@@ -46,7 +46,11 @@ const args = [gyp, "rebuild", "--directory", here, ...(dir ? [`--nodedir=${dir}`
 try {
   execFileSync(process.execPath, args, { stdio: optional ? ["ignore", "ignore", "pipe"] : "inherit" });
 } catch (err) {
-  const stderr = err && err.stderr ? String(err.stderr).trim().split("\n").slice(-5).join("\n  ") : "";
+  // node-gyp's first "stack Error" line says what is missing (make, python, a compiler).
+  const lines = err && err.stderr ? String(err.stderr).trim().split("\n") : [];
+  const stack = lines.filter((l) => /ERR! stack Error/.test(l));
+  const cause = (stack.length ? stack : lines.filter((l) => /ERR! configure error/.test(l))).slice(0, 2);
+  const stderr = (cause.length ? cause : lines.slice(-5)).join("\n  ");
   fail(`node-gyp failed${stderr ? `:\n  ${stderr}` : ""}`);
 }
 if (!optional) process.stdout.write(`built ${join(here, "build", "Release", "skiff_original_dst.node")}\n`);
