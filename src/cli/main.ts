@@ -7,6 +7,7 @@ type CommandModule = { run(args: string[]): Promise<number>; summary: string };
 const commands: Record<string, () => Promise<CommandModule>> = {
   "control-plane": () => import("./commands/control-plane.ts"),
   "proxy-status": () => import("./commands/proxy-status.ts"),
+  "prometheus-config": () => import("./commands/prometheus-config.ts"),
   "trace-store": () => import("./commands/trace-store.ts"),
   proxy: () => import("./commands/proxy.ts"),
   "proxy-config": () => import("./commands/proxy-config.ts"),
