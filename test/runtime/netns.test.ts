@@ -35,6 +35,8 @@ let hostDns: DnsProxy | undefined;
 let user: ProxyUser;
 let dir: string;
 let addonBuilt = false;
+/** Can the proxy user read this checkout? Not when it lives under a private home (/root). */
+let proxyReadsRepo = false;
 const children: ChildProcess[] = [];
 
 /** Runs a command to completion; resolves with its exit code and output (never rejects). */
@@ -125,6 +127,7 @@ before(async () => {
   a = await net.addReplica("app-a-0", { meshNamespace: "demo" });
   b = await net.addReplica("app-b-0", { meshNamespace: "demo" });
   legacy = await net.addReplica("legacy-0", { meshNamespace: "legacy" });
+  proxyReadsRepo = (await sh("setpriv", [`--reuid=${user.uid}`, `--regid=${user.gid}`, "--clear-groups", "--", "test", "-r", join(repo, "node_modules/tsx/package.json")])).code === 0;
   dir = await mkdtemp(join(tmpdir(), "skiff-netns-"));
   await chmod(dir, 0o755); // the fixture runs as the proxy user
   await writeFile(join(dir, "capture-fixture.mts"), CAPTURE_FIXTURE, { mode: 0o644 });
@@ -154,11 +157,14 @@ test("capture: app traffic lands on 15001/15006 with its original destination; t
 
   const vip = net.vip("sa-webapp.demo.svc.cluster.local");
   // As the proxy user, like a sidecar; the DNS proxy too (its own queries must not be
-  // captured), following a table file as the runtime would write it.
-  await startIn(a, [process.execPath, "--import", "tsx", join(dir, "capture-fixture.mts")], true);
+  // captured), following a table file as the runtime would write it. A checkout the
+  // proxy user cannot read (under /root) runs them as root: the listeners' uid does not
+  // matter to capture, and the DNS proxy forwards nothing here.
+  if (!proxyReadsRepo) t.diagnostic(`${repo} is not readable by ${user.name}: the capture listeners and DNS proxy run as root`);
+  await startIn(a, [process.execPath, "--import", "tsx", join(dir, "capture-fixture.mts")], proxyReadsRepo);
   const dnsTable = join(dir, "dns.json");
   await writeDnsTable(dnsTable, [{ hostname: "sa-webapp.demo.svc.cluster.local", name: "sa-webapp", namespace: "demo", addresses: [vip] }]);
-  await startIn(a, [process.execPath, join(repo, "bin/skiff.js"), "dns-proxy", "--namespace", "demo", "--services-file", dnsTable], true, {}, "listening on 127.0.0.1:15053");
+  await startIn(a, [process.execPath, join(repo, "bin/skiff.js"), "dns-proxy", "--namespace", "demo", "--services-file", dnsTable], proxyReadsRepo, {}, "listening on 127.0.0.1:15053");
 
   // Outbound from the app (root): to a VIP nobody has, and to b's real address.
   const toVip = await curl(a, `http://${vip}:9080/reviews`);
