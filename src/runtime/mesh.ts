@@ -16,6 +16,8 @@ import { Replica, type ReplicaStatus } from "./replica.ts";
 import { MESH_ID_ENV, logDir, removeState, writeState, type MeshState, type ProcessRecord } from "./run-dir.ts";
 import { SupervisedProcess } from "./supervisor.ts";
 import { ReadinessProbe, httpCheck, readinessOptions } from "./probe.ts";
+import { NetnsMode } from "./netns-mode.ts";
+import { planNetnsReplica } from "./netns-mode-plan.ts";
 
 
 export const GATEWAY_NAME = "istio-ingressgateway";
@@ -31,6 +33,8 @@ export interface LocalMeshOptions {
   /** Progress lines for the terminal. */
   log?: (line: string) => void;
   onDiagnostics?: (diagnostics: Diagnostic[]) => void;
+  /** netns mode (`--netns`): a network namespace per replica, iptables capture, VIPs and DNS. */
+  netns?: boolean;
 }
 
 interface RunningWorkload {
@@ -89,6 +93,7 @@ export class LocalMesh {
   readonly #registeredJson = new Map<string, string>();
   /** Ports each replica holds, given back when it stops. */
   readonly #replicaPorts = new Map<Replica, number[]>();
+  #netns: NetnsMode | undefined;
 
   constructor(opts: LocalMeshOptions) {
     this.#opts = opts;
@@ -128,7 +133,12 @@ export class LocalMesh {
     rmSync(this.#logDir, { recursive: true, force: true });
     mkdirSync(this.#logDir, { recursive: true });
     this.#ports.reserve(this.#opts.httpPort);
+    if (this.#opts.netns) {
+      this.#netns = await NetnsMode.start({ runDir: this.#opts.runDir, store: this.cp.store, domain: this.#opts.domain, log: (line) => this.#log(line) });
+      this.#log(`netns: bridge ${this.#netns.net.bridge} ${this.#netns.net.gateway}/${this.#netns.net.subnet.prefix}, DNS proxy ${this.#netns.net.gateway}:53`);
+    }
     await this.cp.start();
+    await this.#netns?.relayXds(this.cp.ports!.xds);
     await this.#startGateway();
     this.#unwatch = this.cp.store.watch((changes) => {
       if (changes.some((c) => c.resource.kind === "Workload" || c.resource.kind === "Namespace")) this.#scheduleReconcile();
@@ -227,6 +237,7 @@ export class LocalMesh {
 
   async #startReplica(w: Resource<"Workload">, index: number, namespaces: readonly Resource<"Namespace">[]): Promise<Replica> {
     const sidecar = injectionEnabled(namespaces, w.metadata.namespace ?? "default");
+    if (this.#netns) return this.#startNetnsReplica(w, index, sidecar, this.#netns);
     const ports = await this.#ports.allocateMany(portsNeeded(w, sidecar));
     const plan = planReplica(w, index, assignPorts(w, sidecar, ports), baseDir(w));
     const replica = new Replica({
@@ -238,6 +249,25 @@ export class LocalMesh {
       onChange: (r) => this.#register(r),
     });
     this.#replicaPorts.set(replica, ports);
+    this.#register(replica);
+    replica.start();
+    return replica;
+  }
+
+  /** netns mode: the replica's namespace first (its address goes into the plan), then its processes inside. */
+  async #startNetnsReplica(w: Resource<"Workload">, index: number, sidecar: boolean, netns: NetnsMode): Promise<Replica> {
+    const plan = planNetnsReplica(w, index, sidecar, baseDir(w), "");
+    const network = await netns.addReplica(plan, sidecar);
+    plan.address = network.address;
+    const replica = new Replica({
+      plan,
+      probe: w.spec.readinessProbe,
+      logDir: this.#logDir,
+      xdsAddress: netns.xdsAddress,
+      domain: this.#opts.domain ?? "cluster.local",
+      onChange: (r) => this.#register(r),
+      placement: netns.placement(network),
+    });
     this.#register(replica);
     replica.start();
     return replica;
@@ -263,6 +293,7 @@ export class LocalMesh {
     this.#registeredJson.delete(key);
     this.#registered.delete([{ kind: "WorkloadEntry", namespace: replica.plan.namespace, name: replica.plan.name }]);
     await replica.stop();
+    await this.#netns?.removeReplica(replica.plan.name);
     for (const p of this.#replicaPorts.get(replica) ?? []) this.#ports.release(p);
     this.#replicaPorts.delete(replica);
   }
@@ -362,6 +393,8 @@ export class LocalMesh {
     await Promise.all(replicas.map((r) => r.stopApp()));
     this.#workloads.clear();
     await this.cp.stop();
+    // Namespaces, veths, rules and the bridge go once nothing runs inside them.
+    await this.#netns?.stop();
     removeState(this.#opts.runDir);
   }
 

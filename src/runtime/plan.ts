@@ -39,6 +39,8 @@ export interface ReplicaPlan {
   labels: Record<string, string>;
   serviceAccount: string;
   sidecar?: { httpProxyPort: number; adminPort: number };
+  /** netns mode: the replica's own address (its WorkloadEntry's); process mode: absent (127.0.0.1). */
+  address?: string;
 }
 
 /** How many ports a replica needs: one per app port, and with a sidecar as many inbound ports plus two. */
@@ -153,7 +155,7 @@ export function workloadEntryFor(plan: ReplicaPlan, ready: boolean, services: re
       labels,
       ...(ready ? {} : { annotations: { [HEALTH_ANNOTATION]: "unhealthy" } }),
     },
-    spec: { address: "127.0.0.1", ports, labels, serviceAccount: plan.serviceAccount },
+    spec: { address: plan.address ?? "127.0.0.1", ports, labels, serviceAccount: plan.serviceAccount },
   };
 }
 

@@ -9,10 +9,11 @@ import type { WorkloadProbe } from "../api/index.ts";
 
 export type Check = () => Promise<boolean>;
 
-export function httpCheck(port: number, path: string, timeoutMs: number): Check {
+/** `host`: where the app is reached; a netns-mode replica's own address, else loopback. */
+export function httpCheck(port: number, path: string, timeoutMs: number, host = "127.0.0.1"): Check {
   return () =>
     new Promise((resolve) => {
-      const req = request({ host: "127.0.0.1", port, path, method: "GET", timeout: timeoutMs }, (res) => {
+      const req = request({ host, port, path, method: "GET", timeout: timeoutMs }, (res) => {
         res.resume();
         // Kubernetes: any status from 200 to 399 is a success.
         resolve((res.statusCode ?? 0) >= 200 && (res.statusCode ?? 0) < 400);
@@ -23,10 +24,10 @@ export function httpCheck(port: number, path: string, timeoutMs: number): Check 
     });
 }
 
-export function tcpCheck(port: number, timeoutMs: number): Check {
+export function tcpCheck(port: number, timeoutMs: number, host = "127.0.0.1"): Check {
   return () =>
     new Promise((resolve) => {
-      const socket = connect({ host: "127.0.0.1", port });
+      const socket = connect({ host, port });
       const done = (ok: boolean): void => {
         socket.destroy();
         resolve(ok);
@@ -57,20 +58,21 @@ export function checkFor(
   resolvePort: (ref: number | string) => number | undefined,
   firstPort: number | undefined,
   exec: { cwd: string; env: NodeJS.ProcessEnv },
+  host = "127.0.0.1",
 ): Check {
   const timeoutMs = (probe?.timeoutSeconds ?? 1) * 1000;
   if (probe?.httpGet) {
     const port = resolvePort(probe.httpGet.port);
     if (port === undefined) return async () => false;
-    return httpCheck(port, probe.httpGet.path, timeoutMs);
+    return httpCheck(port, probe.httpGet.path, timeoutMs, host);
   }
   if (probe?.tcpSocket) {
     const port = resolvePort(probe.tcpSocket.port);
     if (port === undefined) return async () => false;
-    return tcpCheck(port, timeoutMs);
+    return tcpCheck(port, timeoutMs, host);
   }
   if (probe?.exec) return execCheck(probe.exec.command, exec.cwd, exec.env, timeoutMs);
-  if (firstPort !== undefined) return tcpCheck(firstPort, timeoutMs);
+  if (firstPort !== undefined) return tcpCheck(firstPort, timeoutMs, host);
   return async () => true;
 }
 

@@ -14,12 +14,27 @@ export interface ReplicaStatus {
   name: string;
   workload: string;
   namespace: string;
+  /** netns mode: the replica's own address. */
+  address?: string;
   ready: boolean;
   /** Ready containers / containers, as `kubectl get pods` shows (`2/2`). */
   readyCount: number;
   containers: number;
   app: { state: ProcessState; pid?: number; ready: boolean; restarts: number; ports: ReplicaPlan["ports"]; lastExit?: string };
   sidecar?: { state: ProcessState; pid?: number; ready: boolean; restarts: number; httpProxyPort: number; adminPort: number; nodeId: string };
+}
+
+/**
+ * Where a replica runs when it is not a plain host process (netns mode): its own
+ * address (probes reach the app and the sidecar's admin there), how a command line is
+ * wrapped to run inside its network namespace (the sidecar as the proxy user), and the
+ * sidecar's bootstrap with the directory it is written to (readable by that user).
+ */
+export interface ReplicaPlacement {
+  host: string;
+  wrap(argv: readonly string[], asProxy: boolean): { command: string; args: string[] };
+  bootstrap(plan: ReplicaPlan): Record<string, unknown>;
+  bootstrapDir: string;
 }
 
 export interface ReplicaOptions {
@@ -29,6 +44,8 @@ export interface ReplicaOptions {
   xdsAddress: string;
   domain: string;
   onChange: (replica: Replica) => void;
+  /** netns mode; absent: a host process on loopback (process mode). */
+  placement?: ReplicaPlacement;
 }
 
 export class Replica {
@@ -44,10 +61,13 @@ export class Replica {
     this.plan = plan;
     const env = { ...process.env, ...plan.env };
     const changed = (): void => opts.onChange(this);
+    const placement = opts.placement;
+    const host = placement?.host ?? "127.0.0.1";
+    const appCommand = placement ? placement.wrap([plan.command, ...plan.args], false) : { command: plan.command, args: plan.args };
     this.app = new SupervisedProcess({
       name: plan.name,
-      command: plan.command,
-      args: plan.args,
+      command: appCommand.command,
+      args: appCommand.args,
       cwd: plan.cwd,
       env,
       logFile: join(opts.logDir, `${plan.namespace}.${plan.name}.log`),
@@ -59,20 +79,21 @@ export class Replica {
       },
     });
     this.#appProbe = new ReadinessProbe(
-      checkFor(opts.probe, (ref) => probePort(plan, ref), plan.ports[0]?.port, { cwd: plan.cwd, env }),
+      checkFor(opts.probe, (ref) => probePort(plan, ref), plan.ports[0]?.port, { cwd: plan.cwd, env }, host),
       readinessOptions(opts.probe),
       changed,
     );
     if (plan.sidecar) {
-      const bootstrap = sidecarBootstrap(plan, opts.xdsAddress, opts.domain);
+      const bootstrap = placement ? placement.bootstrap(plan) : sidecarBootstrap(plan, opts.xdsAddress, opts.domain);
       this.#nodeId = (bootstrap.node as { id: string }).id;
-      const bootstrapDir = join(opts.logDir, "..", "bootstrap");
+      const bootstrapDir = placement?.bootstrapDir ?? join(opts.logDir, "..", "bootstrap");
       mkdirSync(bootstrapDir, { recursive: true });
       const file = join(bootstrapDir, `${plan.namespace}.${plan.name}.json`);
-      writeFileSync(file, JSON.stringify(bootstrap, null, 2) + "\n");
+      writeFileSync(file, JSON.stringify(bootstrap, null, 2) + "\n", { mode: 0o644 });
+      const launch = proxyCommand(file);
       this.sidecar = new SupervisedProcess({
         name: `${plan.name} proxy`,
-        ...proxyCommand(file),
+        ...(placement ? placement.wrap([launch.command, ...launch.args], true) : launch),
         cwd: plan.cwd,
         env: { ...process.env },
         logFile: join(opts.logDir, `${plan.namespace}.${plan.name}.proxy.log`),
@@ -83,7 +104,7 @@ export class Replica {
         },
       });
       // The proxy's admin /ready answers 200 once its xDS config is in and listeners are bound.
-      this.#sidecarProbe = new ReadinessProbe(httpCheck(plan.sidecar.adminPort, "/ready", 1000), { ...readinessOptions(undefined), periodMs: 2000 }, changed);
+      this.#sidecarProbe = new ReadinessProbe(httpCheck(plan.sidecar.adminPort, "/ready", 1000, host), { ...readinessOptions(undefined), periodMs: 2000 }, changed);
     }
   }
 
@@ -125,6 +146,7 @@ export class Replica {
       name: this.plan.name,
       workload: this.plan.workload,
       namespace: this.plan.namespace,
+      ...(this.plan.address ? { address: this.plan.address } : {}),
       ready: this.ready,
       readyCount: (appReady ? 1 : 0) + (this.sidecar && sidecarReady ? 1 : 0),
       containers: this.sidecar ? 2 : 1,

@@ -51,7 +51,7 @@ export function render(status: MeshStatus, syncz: SyncEntry[] | undefined): stri
   const g = status.gateway;
   rows.push([g.namespace, g.name, g.name, g.ready ? "1/1" : "0/1", stateWord(g.state), "0", `localhost:${g.httpPort}`, sync(g.nodeId)]);
   for (const r of status.replicas) {
-    const endpoint = r.app.ports.map((p) => `127.0.0.1:${p.inboundPort ?? p.port}`).join(",");
+    const endpoint = r.app.ports.map((p) => `${r.address ?? "127.0.0.1"}:${p.inboundPort ?? p.port}`).join(",");
     const restarts = r.app.restarts + (r.sidecar?.restarts ?? 0);
     rows.push([r.namespace, r.name, r.workload, `${r.readyCount}/${r.containers}`, stateWord(r.app.state, r.app.lastExit), String(restarts), endpoint, sync(r.sidecar?.nodeId)]);
   }

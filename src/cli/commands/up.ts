@@ -8,12 +8,15 @@ import { LocalMesh, MeshApiServer, readState, runDir, runningMesh, sweepStale, t
 
 export const summary = "run a whole mesh on this machine: control plane, ingress gateway, workloads with sidecars";
 
-const USAGE = `usage: skiff up -f PATH [-f PATH...] [--port PORT]
+const USAGE = `usage: skiff up -f PATH [-f PATH...] [--port PORT] [--netns]
 
   -f, --filename PATH   mesh file or directory: Namespaces, Services, Workloads (skiff.dev/v1alpha1)
                         and Istio resources; watched for changes; may be repeated
       --port PORT       host port of the ingress gateway's port-80 server (default 8080)
       --wait SECONDS    how long to wait for every replica to be ready before saying so (default 60)
+      --netns           netns mode (Linux, root): each replica in its own network namespace and
+                        address on a bridge, iptables capture through its sidecar, service VIPs
+                        resolved by a DNS proxy; the apps get no HTTP_PROXY
 
 The run directory (state, logs) is $SKIFF_RUN_DIR, else $XDG_RUNTIME_DIR/skiff, else /tmp/skiff-<uid>.
 Stops on Ctrl-C (SIGINT) or SIGTERM: gateway and sidecars drain, then apps, then the control plane.`;
@@ -22,6 +25,7 @@ export interface UpOptions {
   files: string[];
   httpPort: number;
   waitSeconds: number;
+  netns?: boolean;
   /** Called once the mesh is up (the demo applies its first config here). */
   afterStart?: (mesh: LocalMesh) => Promise<void> | void;
   /** Extra lines printed once everything is ready. */
@@ -38,6 +42,7 @@ export async function run(args: string[]): Promise<number> {
         filename: { type: "string", short: "f", multiple: true },
         port: { type: "string", default: "8080" },
         wait: { type: "string", default: "60" },
+        netns: { type: "boolean", default: false },
         help: { type: "boolean", short: "h" },
       },
       allowPositionals: true,
@@ -65,7 +70,7 @@ export async function run(args: string[]): Promise<number> {
     console.error(`skiff up: --wait must be a number of seconds, not "${values.wait}"`);
     return 2;
   }
-  return up({ files, httpPort, waitSeconds });
+  return up({ files, httpPort, waitSeconds, netns: values.netns });
 }
 
 function describe(status: MeshStatus): string[] {
@@ -74,6 +79,12 @@ function describe(status: MeshStatus): string[] {
     `  ingress gateway http://localhost:${status.gateway.httpPort}/  (Gateway port 80; admin http://127.0.0.1:${status.gateway.adminPort})`,
   ];
   for (const r of status.replicas) {
+    if (r.address) {
+      // netns mode: the replica's own address; the sidecar captures its ports there.
+      const ports = r.app.ports.map((p) => `${p.name ?? "port"} ${r.address}:${p.port}`).join(", ");
+      lines.push(`  ${r.namespace}/${r.name.padEnd(22)} ${ports}${r.sidecar ? `; sidecar captures 15001/15006, admin http://${r.address}:${r.sidecar.adminPort}` : "; no sidecar"}`);
+      continue;
+    }
     const app = r.app.ports.map((p) => `${p.name ?? "port"} ${p.inboundPort ?? p.port}${p.inboundPort ? ` → app ${p.port}` : ""}`).join(", ");
     const sidecar = r.sidecar ? `; sidecar HTTP proxy ${r.sidecar.httpProxyPort}, admin ${r.sidecar.adminPort}` : "; no sidecar";
     lines.push(`  ${r.namespace}/${r.name.padEnd(22)} ${app}${sidecar}`);
@@ -115,7 +126,7 @@ export async function up(opts: UpOptions): Promise<number> {
     if (text) console.error(text);
     else if (had) console.error("config: no problems left");
   };
-  const mesh = new LocalMesh({ files: opts.files, runDir: dir, httpPort: opts.httpPort, log: (line) => console.log(line), onDiagnostics: showDiagnostics });
+  const mesh = new LocalMesh({ files: opts.files, runDir: dir, httpPort: opts.httpPort, netns: opts.netns, log: (line) => console.log(line), onDiagnostics: showDiagnostics });
   const api = new MeshApiServer(mesh);
   // If this process dies without stopping the mesh, its children must not outlive it.
   const onExit = (): void => mesh.killNow();

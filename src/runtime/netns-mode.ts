@@ -1,0 +1,214 @@
+// netns mode's I/O edge for `skiff up --netns`: wires the netns library (bridge and
+// namespaces, capture rules, VIP rules for sidecar-less namespaces, DNS proxy, proxy
+// user) into the runtime. One instance per mesh:
+//   - a bridge and, per replica, a namespace with its own address;
+//   - one DNS proxy on the bridge address, port 53: every namespace's resolv.conf names
+//     it; it answers mesh names with the registry's VIPs (240.240/16) and forwards the
+//     rest to the host's resolvers. Sidecar namespaces therefore capture TCP only
+//     (dnsPort: false), and DNS needs no process per replica;
+//   - a TCP relay on the bridge address to the control plane, which keeps listening on
+//     127.0.0.1 only (the gateway, `skiff status` and the tests reach it there) while
+//     sidecars inside namespaces reach it through the bridge;
+//   - the registry followed: DNS table and sidecar-less namespaces' VIP rules follow it.
+import { chmodSync, mkdtempSync, rmSync } from "node:fs";
+import { createServer, connect, type Server, type Socket } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { ConfigStore } from "../config/index.ts";
+import { Registry, endpointKey, type RegistrySnapshot } from "../registry/index.ts";
+import { DnsProxy, applyCapture, applyServiceRules, type DnsService, type ServiceVip } from "../agent/index.ts";
+import { NetnsNetwork, cleanupNetns, ensureProxyUser, netnsSupport, type ProxyUser, type ReplicaNetwork } from "./netns/index.ts";
+import { netnsSidecarBootstrap } from "./netns-mode-plan.ts";
+import type { ReplicaPlan } from "./plan.ts";
+import type { ReplicaPlacement } from "./replica.ts";
+
+/** Environment variables that pick another tag and subnet (two meshes, or tests beside a user's mesh). */
+export const NETNS_TAG_ENV = "SKIFF_NETNS_TAG";
+export const NETNS_SUBNET_ENV = "SKIFF_NETNS_SUBNET";
+const DEFAULT_NETNS_TAG = "skiff";
+
+export interface NetnsModeOptions {
+  runDir: string;
+  store: ConfigStore;
+  domain?: string;
+  /** Name prefix of everything created (default `skiff`, or $SKIFF_NETNS_TAG). */
+  tag?: string;
+  /** The replicas' subnet (default 198.18.0.0/24, or $SKIFF_NETNS_SUBNET). */
+  subnet?: string;
+  log?: (line: string) => void;
+}
+
+export class NetnsModeError extends Error {}
+
+export class NetnsMode {
+  readonly net: NetnsNetwork;
+  readonly #opts: NetnsModeOptions;
+  readonly #user: ProxyUser;
+  readonly #registry: Registry;
+  readonly #unsubscribe: () => void;
+  readonly #dns: DnsProxy;
+  readonly #bootstrapDir: string;
+  /** Namespaces of sidecar-less replicas: they get the VIP rules, re-applied on registry changes. */
+  readonly #plain = new Set<string>();
+  #relay: Server | undefined;
+  readonly #relayed = new Set<Socket>();
+  #relayPort = 0;
+  #rules: Promise<void> = Promise.resolve();
+
+  private constructor(opts: NetnsModeOptions, net: NetnsNetwork, user: ProxyUser, dns: DnsProxy, bootstrapDir: string) {
+    this.#opts = opts;
+    this.net = net;
+    this.#user = user;
+    this.#dns = dns;
+    this.#bootstrapDir = bootstrapDir;
+    this.#registry = new Registry(opts.store, { domain: opts.domain });
+    this.#unsubscribe = this.#registry.onChange((snapshot) => this.#follow(snapshot));
+    this.#follow(this.#registry.snapshot());
+  }
+
+  /**
+   * Checks the machine (root, Linux, ip/iptables/setpriv), sweeps what a crashed mesh of
+   * the same tag left, creates the bridge, the proxy user and the DNS proxy.
+   */
+  static async start(opts: NetnsModeOptions): Promise<NetnsMode> {
+    const support = await netnsSupport();
+    if (!support.ok) throw new NetnsModeError(`${support.reason}; run without --netns for process mode`);
+    const tag = opts.tag ?? process.env[NETNS_TAG_ENV] ?? DEFAULT_NETNS_TAG;
+    const subnet = opts.subnet ?? process.env[NETNS_SUBNET_ENV];
+    // The run directory admits one mesh at a time, so anything with this tag is a crashed run's.
+    await cleanupNetns(tag);
+    const net = await NetnsNetwork.create({ tag, ...(subnet ? { subnet, serviceSubnet: nextSubnet(subnet) } : {}), stateFile: join(opts.runDir, "netns.json") });
+    let dns: DnsProxy | undefined;
+    try {
+      const user = await ensureProxyUser();
+      dns = await DnsProxy.start({ host: net.gateway, port: 53, namespace: "default", domain: opts.domain });
+      // The sidecars run as the proxy user, who cannot read a run directory under
+      // /run/user/0 or a 0700 temp dir: their bootstraps go to a world-readable directory.
+      const bootstrapDir = mkdtempSync(join(tmpdir(), `${tag}-netns-bootstrap-`));
+      chmodSync(bootstrapDir, 0o755);
+      return new NetnsMode(opts, net, user, dns, bootstrapDir);
+    } catch (err) {
+      await dns?.close();
+      await net.teardown();
+      throw err;
+    }
+  }
+
+  /** The bridge address sidecars reach the control plane at (after relayXds). */
+  get xdsAddress(): string {
+    return `${this.net.gateway}:${this.#relayPort}`;
+  }
+
+  /** Relays the bridge address to the control plane's xDS port on 127.0.0.1. */
+  async relayXds(xdsPort: number): Promise<void> {
+    const server = createServer((client) => {
+      const upstream = connect({ host: "127.0.0.1", port: xdsPort });
+      for (const s of [client, upstream]) {
+        this.#relayed.add(s);
+        s.on("close", () => this.#relayed.delete(s));
+        s.on("error", () => {
+          client.destroy();
+          upstream.destroy();
+        });
+      }
+      client.pipe(upstream).pipe(client);
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(0, this.net.gateway, () => resolve());
+    });
+    this.#relay = server;
+    const address = server.address();
+    this.#relayPort = typeof address === "object" && address ? address.port : 0;
+  }
+
+  /** A namespace for the replica; capture rules with a sidecar, VIP rules without. */
+  async addReplica(plan: ReplicaPlan, sidecar: boolean): Promise<ReplicaNetwork> {
+    const r = await this.net.addReplica(plan.name, { meshNamespace: plan.namespace, domain: this.#opts.domain });
+    try {
+      if (sidecar) {
+        // DNS is not captured: resolv.conf names the bridge's DNS proxy, reached directly.
+        await applyCapture(r.namespace, { proxyUid: this.#user.uid, proxyGid: this.#user.gid, dnsPort: false });
+      } else {
+        this.#plain.add(r.namespace);
+        await applyServiceRules(r.namespace, this.#serviceVips(this.#registry.snapshot()));
+      }
+    } catch (err) {
+      this.#plain.delete(r.namespace);
+      await this.net.removeReplica(plan.name);
+      throw err;
+    }
+    return r;
+  }
+
+  async removeReplica(name: string): Promise<void> {
+    const r = this.net.replica(name);
+    if (!r) return;
+    this.#plain.delete(r.namespace);
+    await this.net.removeReplica(name);
+  }
+
+  /** How the replica's processes run: in its namespace, the sidecar as the proxy user. */
+  placement(r: ReplicaNetwork): ReplicaPlacement {
+    return {
+      host: r.address,
+      wrap: (argv, asProxy) => {
+        const { file, args } = this.net.commandIn(r.namespace, argv, asProxy ? this.#user : undefined);
+        return { command: file, args };
+      },
+      bootstrap: (plan) => netnsSidecarBootstrap(plan, this.xdsAddress, this.#opts.domain),
+      bootstrapDir: this.#bootstrapDir,
+    };
+  }
+
+  /** After every process has stopped: the DNS proxy, the relay, then namespaces, veths, rules and bridge. */
+  async stop(): Promise<void> {
+    this.#unsubscribe();
+    this.#registry.close();
+    await this.#rules;
+    for (const s of this.#relayed) s.destroy();
+    await new Promise<void>((r) => (this.#relay ? this.#relay.close(() => r()) : r()));
+    await this.#dns.close();
+    await this.net.teardown();
+    rmSync(this.#bootstrapDir, { recursive: true, force: true });
+  }
+
+  #follow(snapshot: RegistrySnapshot): void {
+    this.#dns.setServices(snapshot.services.map((s): DnsService => ({ hostname: s.hostname, name: s.name, namespace: s.namespace, addresses: s.addresses })));
+    if (this.#plain.size === 0) return;
+    const vips = this.#serviceVips(snapshot);
+    // Serialised: an older table must never land after a newer one.
+    this.#rules = this.#rules.then(async () => {
+      for (const ns of [...this.#plain]) {
+        await applyServiceRules(ns, vips).catch((err: Error) => {
+          if (this.#plain.has(ns)) this.#opts.log?.(`runtime: ${err.message}`);
+        });
+      }
+    });
+  }
+
+  /** kube-proxy's table: every IPv4 VIP:port to its healthy endpoints. */
+  #serviceVips(snapshot: RegistrySnapshot): ServiceVip[] {
+    const out: ServiceVip[] = [];
+    for (const s of snapshot.services) {
+      for (const vip of s.addresses.filter((a) => /^\d+\.\d+\.\d+\.\d+$/.test(a))) {
+        for (const p of s.ports) {
+          if (p.protocol === "UDP") continue;
+          const endpoints = (snapshot.endpoints.get(endpointKey(s.hostname, p.port)) ?? []).filter((e) => e.healthy).map((e) => ({ address: e.address, port: e.port }));
+          out.push({ hostname: s.hostname, vip, port: p.port, endpoints });
+        }
+      }
+    }
+    return out;
+  }
+}
+
+/** With a custom replica subnet, the VIP pool (unused: VIPs come from the registry) takes the next block of the same size. */
+function nextSubnet(subnet: string): string {
+  const m = /^(\d+)\.(\d+)\.(\d+)\.(\d+)\/(\d+)$/.exec(subnet);
+  if (!m) return subnet;
+  const prefix = Number(m[5]);
+  const base = ((Number(m[1]) << 24) | (Number(m[2]) << 16) | (Number(m[3]) << 8) | Number(m[4])) >>> 0;
+  const next = (base + 2 ** (32 - prefix)) >>> 0;
+  return `${next >>> 24}.${(next >>> 16) & 0xff}.${(next >>> 8) & 0xff}.${next & 0xff}/${prefix}`;
+}
