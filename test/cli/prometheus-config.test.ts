@@ -3,13 +3,13 @@
 // local API (a stand-in server on 127.0.0.1 answering /status as the runtime does).
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { execFile, spawnSync } from "node:child_process";
+import { execFile, spawn, spawnSync } from "node:child_process";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { parse } from "yaml";
+import { parse, stringify } from "yaml";
 import { buildPrometheusConfig, scrapeInputFromStatus } from "../../src/cli/commands/prometheus-config.ts";
 import type { MeshStatus } from "../../src/runtime/client.ts";
 import { writeState } from "../../src/runtime/run-dir.ts";
@@ -107,6 +107,66 @@ test("`skiff prometheus-config` against a running mesh prints a config promtool 
     assert.ok(check.ok, check.output);
   } finally {
     server.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+/** A free loopback port (Prometheus cannot report the port it bound for :0). */
+async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((resolve) => s.listen(0, "127.0.0.1", resolve));
+  const port = (s.address() as AddressInfo).port;
+  await new Promise<void>((resolve) => s.close(() => resolve()));
+  return port;
+}
+
+const hasPrometheus = spawnSync("prometheus", ["--version"]).status === 0;
+
+test("a real Prometheus scrapes the targets of the generated config with Istio's job names and labels", { skip: hasPrometheus ? false : "prometheus not installed (Debian package prometheus)", timeout: 60_000 }, async () => {
+  // Stand-ins for a proxy's admin /stats/prometheus and the control plane's /metrics.
+  const stats = createServer((req, res) => {
+    res.setHeader("content-type", "text/plain; version=0.0.4");
+    if (req.url === "/stats/prometheus") res.end('# TYPE istio_requests_total counter\nistio_requests_total{reporter="destination",destination_workload="sa-logic",response_code="200"} 7\n');
+    else if (req.url === "/metrics") res.end("# TYPE pilot_xds_pushes counter\npilot_xds_pushes 3\n");
+    else res.writeHead(404).end();
+  });
+  await new Promise<void>((resolve) => stats.listen(0, "127.0.0.1", resolve));
+  const target = `127.0.0.1:${(stats.address() as AddressInfo).port}`;
+  const dir = mkdtempSync(join(tmpdir(), "skiff-prom-run-"));
+  const webPort = await freePort();
+  const yamlText = stringify(buildPrometheusConfig({ pilot: target, proxies: [{ target, namespace: "default", pod: "sa-logic-v1-0" }], scrapeInterval: "1s" }));
+  writeFileSync(join(dir, "prometheus.yml"), yamlText);
+  const prom = spawn("prometheus", [`--config.file=${join(dir, "prometheus.yml")}`, `--storage.tsdb.path=${join(dir, "data")}`, `--web.listen-address=127.0.0.1:${webPort}`], { stdio: "ignore" });
+  try {
+    const query = async (q: string): Promise<{ metric: Record<string, string>; value: [number, string] }[]> => {
+      try {
+        const res = await fetch(`http://127.0.0.1:${webPort}/api/v1/query?query=${encodeURIComponent(q)}`);
+        const body = (await res.json()) as { data?: { result?: { metric: Record<string, string>; value: [number, string] }[] } };
+        return body.data?.result ?? [];
+      } catch {
+        return []; // not up yet
+      }
+    };
+    let requests: Awaited<ReturnType<typeof query>> = [];
+    let pilot: Awaited<ReturnType<typeof query>> = [];
+    for (let i = 0; i < 80 && (requests.length === 0 || pilot.length === 0); i++) {
+      await new Promise((r) => setTimeout(r, 500));
+      requests = await query("istio_requests_total");
+      pilot = await query("pilot_xds_pushes");
+    }
+    assert.equal(requests.length, 1, "Prometheus never scraped the proxy target");
+    assert.deepEqual(
+      { job: requests[0].metric.job, namespace: requests[0].metric.namespace, pod: requests[0].metric.pod, dest: requests[0].metric.destination_workload, value: requests[0].value[1] },
+      { job: "envoy-stats", namespace: "default", pod: "sa-logic-v1-0", dest: "sa-logic", value: "7" },
+    );
+    assert.equal(pilot[0]?.metric.job, "pilot");
+  } finally {
+    if (prom.exitCode === null && prom.signalCode === null) {
+      const exited = new Promise((r) => prom.once("exit", r));
+      prom.kill("SIGTERM");
+      await exited;
+    }
+    stats.close();
     rmSync(dir, { recursive: true, force: true });
   }
 });
