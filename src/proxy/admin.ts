@@ -3,8 +3,6 @@
 // /logging, /drain_listeners, /quitquitquit, /server_info.
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import { prometheusStats } from "./upstream/index.ts";
-import { prometheusFrontStats } from "./stats.ts";
 import { logLevels, type LogLevel } from "./log.ts";
 import type { Proxy } from "./proxy.ts";
 import type { Json } from "./json.ts";
@@ -200,7 +198,7 @@ export class AdminServer {
           return send(200, statsText(proxy, re));
         }
       case "/stats/prometheus":
-        return send(200, prometheusFrontStats(proxy.stats.all()) + prometheusStats(proxy.clusters.stats()), "text/plain; version=0.0.4");
+        return send(200, proxy.telemetry.exposition(), "text/plain; version=0.0.4");
       case "/ready": {
         const state = proxy.state();
         return send(state === "LIVE" ? 200 : 503, `${state}\n`);

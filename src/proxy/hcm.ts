@@ -19,6 +19,8 @@ import { connectionFacts, createHttpFilter, routerTypeUrl, validatePerFilterConf
 import { Router, redirectLocation } from "./router.ts";
 import type { ClusterManagerApi, UpstreamUpgrade } from "./upstream/index.ts";
 import type { Counter, StatsRegistry } from "./stats.ts";
+import { HcmTelemetry, type RequestTelemetry } from "./telemetry-hcm.ts";
+import { telemetryFor } from "./telemetry-proxy.ts";
 
 export const hcmTypeUrl = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager";
 
@@ -100,6 +102,8 @@ export function parseHcmConfig(json: Json, path: string, random: () => number): 
       "upgrade_configs",
       "codec_type",
       "server_name",
+      "access_log",
+      "tracing",
     ],
     // Harmless here: they only matter with TLS client certificates (not terminated yet), or
     // are normalisations Node already does, or timeouts we keep at Node's defaults.
@@ -176,6 +180,8 @@ export class HttpStream implements Exchange {
   route: CompiledRoute | undefined = undefined;
   extraResponseHeaders: HeaderMap | undefined = undefined;
   hasBody = false;
+  /** Telemetry state of this request (metadata exchange, access log, span); undefined when the HCM has none. */
+  telemetry: RequestTelemetry | undefined = undefined;
   readonly abort = new AbortController();
   private done = false;
 
@@ -202,6 +208,7 @@ export class HttpStream implements Exchange {
 
   private finalHeaders(headers: HeaderMap): HeaderMap {
     if (this.extraResponseHeaders) Object.assign(headers, this.extraResponseHeaders);
+    this.telemetry?.onResponseHeaders(headers);
     headers.server = this.serverName;
     if (this.ctx.requestId && headers["x-request-id"] === undefined && this.isGrpc()) headers["x-request-id"] = this.ctx.requestId;
     return headers;
@@ -331,6 +338,7 @@ export class HttpConnectionManager {
   readonly config: HcmConfig;
   private readonly filters: HttpFilter[];
   private readonly router: Router;
+  private readonly telemetry: HcmTelemetry | undefined;
   private readonly h1: http.Server;
   private readonly h2: http2.Http2Server;
   private readonly pool = new RequestContextPool();
@@ -350,6 +358,7 @@ export class HttpConnectionManager {
     this.config = parseHcmConfig(json, path, deps.random);
     this.filters = this.config.filterEntries.slice(0, -1).map((f, i) => createHttpFilter(f, `${path}.http_filters[${i}]`, { random: deps.random, stats: deps.stats, statPrefix: this.config.statPrefix, log: deps.log }));
     this.router = new Router({ clusters: deps.clusters, random: deps.random });
+    this.telemetry = HcmTelemetry.create(telemetryFor(deps.stats), json, path, this.filters, deps.random);
     const prefix = `http.${this.config.statPrefix}.`;
     const s = deps.stats;
     this.stats = {
@@ -439,6 +448,10 @@ export class HttpConnectionManager {
       const bucket = code >= 500 ? this.stats.rq5xx : code >= 400 ? this.stats.rq4xx : code >= 300 ? this.stats.rq3xx : code >= 200 ? this.stats.rq2xx : this.stats.rq1xx;
       if (code > 0) bucket.value++;
       this.stats.rqActive.value--;
+      if (s.telemetry) {
+        this.telemetry!.complete(s, s.telemetry);
+        s.telemetry = undefined;
+      }
       for (const o of this.deps.observers) o(ctx);
       if (handlerDone) this.pool.release(ctx);
       this.activeRequests--;
@@ -456,6 +469,7 @@ export class HttpConnectionManager {
 
     try {
       this.prepare(s, req, isH2);
+      if (this.telemetry) s.telemetry = this.telemetry.begin(s);
       await this.run(s);
     } catch (err) {
       // A bug in our code must not take the process down; answer 500 and move on.

@@ -10,6 +10,9 @@ import { StatsRegistry } from "./stats.ts";
 import type { RequestObserver } from "./request-context.ts";
 import { XdsClient, type XdsType } from "./xds-client.ts";
 import { AdminServer } from "./admin.ts";
+import { ProxyTelemetry, attachTelemetry } from "./telemetry-proxy.ts";
+import { prometheusFrontStats } from "./stats.ts";
+import { prometheusStats } from "./upstream/index.ts";
 import { Logger } from "./log.ts";
 import type { Bootstrap } from "./bootstrap.ts";
 
@@ -41,6 +44,8 @@ export class Proxy {
   readonly observers: RequestObserver[] = [];
   readonly xds: XdsClient | undefined;
   readonly admin: AdminServer;
+  /** Istio metrics, access-log writers, span exporters, the stats/merge ports (telemetry-proxy.ts). */
+  readonly telemetry: ProxyTelemetry;
   readonly startedAt = new Date();
   private initialized = { CDS: false, LDS: false };
   private draining = false;
@@ -53,6 +58,8 @@ export class Proxy {
     this.random = opts.random ?? Math.random;
     const log = (level: "debug" | "info" | "warn" | "error", msg: string): void => this.logger.log(level, msg);
     this.clusters = new ClusterManager(opts.clusterManager ?? {});
+    this.telemetry = new ProxyTelemetry({ nodeId: this.bootstrap.node.id, nodeMetadata: this.bootstrap.node.metadata, clusters: this.clusters, envoyStats: () => prometheusFrontStats(this.stats.all()) + prometheusStats(this.clusters.stats()), log });
+    attachTelemetry(this.stats, this.telemetry);
     this.listeners = new ListenerManager({
       clusters: this.clusters,
       routes: (name) => this.routes.get(name)?.table,
@@ -161,6 +168,7 @@ export class Proxy {
 
   async start(): Promise<void> {
     await this.admin.listen(this.bootstrap.adminAddress, this.bootstrap.adminPort);
+    await this.telemetry.start(this.bootstrap.adminAddress);
     if (this.bootstrap.staticClusters.length) {
       const r = this.clusters.applyClusters(this.bootstrap.staticClusters);
       if (!r.ok) throw new Error(`static_resources.clusters: ${r.errors.map((e) => e.message).join("; ")}`);
@@ -184,6 +192,7 @@ export class Proxy {
     this.listeners.close();
     await this.clusters.close();
     await this.admin.close();
+    await this.telemetry.stop();
   }
 
   async quit(): Promise<void> {

@@ -7,6 +7,8 @@ import { compileCorsPolicy, corsPolicyTypeUrl, corsTypeUrl, createCorsFilter } f
 import { compileRbacPerRoute, createRbacFilter, rbacPerRouteTypeUrl, rbacTypeUrl } from "./rbac.ts";
 import { compileJwtPerRoute, createJwtAuthnFilter, jwtAuthnTypeUrl, jwtPerRouteTypeUrl } from "./jwt-authn.ts";
 import type { StatsRegistry } from "../stats.ts";
+import { IstioStatsFilter, parseStatsConfig, statsPluginConfigType, typedStructPayload, typedStructUrl, xdsTypedStructUrl } from "./stats.ts";
+import { MetadataExchangeFilter, parseMetadataExchangeConfig, peerMetadataConfigType } from "./metadata-exchange.ts";
 
 export { connectionFacts } from "./rbac-connection.ts";
 export { createNetworkRbacFilter, type NetworkRbacFilter } from "./rbac.ts";
@@ -37,6 +39,14 @@ export function createHttpFilter(entry: Json, path: string, opts: FilterFactoryO
       return createRbacFilter(name, config, `${path}.typed_config`, opts);
     case jwtAuthnTypeUrl:
       return createJwtAuthnFilter(name, config, `${path}.typed_config`, opts);
+    case typedStructUrl:
+    case xdsTypedStructUrl: {
+      // Istio's own filters (istio.stats, istio.metadata_exchange) arrive as TypedStruct.
+      const { typeUrl, value } = typedStructPayload(config, `${path}.typed_config`);
+      if (typeUrl === statsPluginConfigType) return new IstioStatsFilter(name, parseStatsConfig(value, `${path}.typed_config.value`));
+      if (typeUrl === peerMetadataConfigType) return new MetadataExchangeFilter(name, parseMetadataExchangeConfig(value, `${path}.typed_config.value`));
+      throw new ConfigError(`${path}.typed_config.type_url`, `HTTP filter "${name}" (${typeUrl}) is not implemented by the skiff proxy`);
+    }
     default:
       throw new ConfigError(`${path}.typed_config`, `HTTP filter "${name}" (${type || "no typed_config"}) is not implemented by the skiff proxy`);
   }
