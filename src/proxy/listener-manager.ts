@@ -11,6 +11,7 @@ import type { RequestObserver } from "./request-context.ts";
 import type { Counter, StatsRegistry } from "./stats.ts";
 import { tcpProxy, type ClusterManagerApi } from "./upstream/index.ts";
 import { connectionFacts, createNetworkRbacFilter, type NetworkRbacFilter } from "./filters/index.ts";
+import { DownstreamTlsServer, parseTransportSocket, type SecretSource } from "./downstream-tls.ts";
 
 export const tcpProxyTypeUrl = "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy";
 
@@ -31,6 +32,10 @@ export interface ListenerDeps {
   /** How long a replaced listener may take to finish its requests. */
   drainTimeoutMs: number;
   log: (level: "info" | "warn" | "error", msg: string) => void;
+  /** SDS secrets for downstream TLS (absent: only file/inline certificates work). */
+  secrets?: SecretSource;
+  /** Changes whenever a secret does, so TLS contexts rebuild (rotation). */
+  secretGeneration?: () => number;
 }
 
 interface Chain {
@@ -40,11 +45,13 @@ interface Chain {
   tcp?: { cluster: string; idleTimeoutMs: number | undefined };
   /** Network RBAC filters before the terminal filter; a denied connection is closed. */
   rbac: NetworkRbacFilter[];
+  /** TLS termination from the chain's transport_socket; undefined = plaintext. */
+  tls?: DownstreamTlsServer;
 }
 
 function parseChain(json: Json, path: string, listenerName: string, deps: ListenerDeps): Chain {
-  onlyFields(json, path, ["filter_chain_match", "filters", "name"], ["metadata"]);
-  if (json.transport_socket !== undefined) throw new ConfigError(`${path}.transport_socket`, "TLS termination is not implemented yet");
+  onlyFields(json, path, ["filter_chain_match", "filters", "name", "transport_socket"], ["metadata", "transport_socket_connect_timeout"]);
+  const tlsConfig = parseTransportSocket(json.transport_socket, `${path}.transport_socket`);
   const filters = arr(json.filters);
   if (filters.length === 0) throw new ConfigError(`${path}.filters`, "expected a terminal network filter (http_connection_manager or tcp_proxy)");
   const rbac = filters.slice(0, -1).map((nf, i) => createNetworkRbacFilter(nf, `${path}.filters[${i}]`, deps.stats));
@@ -55,6 +62,7 @@ function parseChain(json: Json, path: string, listenerName: string, deps: Listen
   const type = str(typed["@type"]);
   const { "@type": _t, ...config } = typed;
   const chain: Chain = { name: str(json.name) ?? "", match: parseChainMatch(obj(json.filter_chain_match), `${path}.filter_chain_match`), rbac };
+  if (tlsConfig) chain.tls = new DownstreamTlsServer(tlsConfig, deps.secrets ?? (() => undefined), deps.secretGeneration ?? (() => 0));
   if (type === hcmTypeUrl) {
     chain.hcm = new HttpConnectionManager(config, `${fp}.typed_config`, { ...deps, listenerName });
   } else if (type === tcpProxyTypeUrl) {
@@ -72,6 +80,8 @@ interface ListenerStats {
   cxTotal: Counter;
   cxActive: Counter;
   noChain: Counter;
+  tlsFailed: Counter;
+  tlsHandshakes: Counter;
 }
 
 /** One version of one listener. */
@@ -122,7 +132,7 @@ export class ListenerInstance {
     this.inspect = all.some((c) => c.hcm !== undefined || c.match.serverNames.length > 0 || c.match.transportProtocol !== undefined || c.match.applicationProtocols.length > 0);
     this.inspectTimeoutMs = durationMs(json.listener_filters_timeout) ?? 15_000;
     const prefix = `listener.${this.address}_${this.port}.`;
-    this.stats = { cxTotal: deps.stats.counter(`${prefix}downstream_cx_total`), cxActive: deps.stats.gauge(`${prefix}downstream_cx_active`), noChain: deps.stats.counter(`${prefix}no_filter_chain_match`) };
+    this.stats = { cxTotal: deps.stats.counter(`${prefix}downstream_cx_total`), cxActive: deps.stats.gauge(`${prefix}downstream_cx_active`), noChain: deps.stats.counter(`${prefix}no_filter_chain_match`), tlsFailed: deps.stats.counter(`${prefix}ssl.connection_error`), tlsHandshakes: deps.stats.counter(`${prefix}ssl.handshake`) };
   }
 
   /** RDS names the HCMs of this listener need. */
@@ -132,6 +142,13 @@ export class ListenerInstance {
       const n = c.hcm?.routeConfigName;
       if (n) names.add(n);
     }
+    return [...names];
+  }
+
+  /** SDS secrets the TLS chains need: the listener warms until they arrive, as in Envoy. */
+  secretNames(): string[] {
+    const names = new Set<string>();
+    for (const c of [...this.chains, ...(this.defaultChain ? [this.defaultChain] : [])]) for (const n of c.tls?.config.secretNames ?? []) names.add(n);
     return [...names];
   }
 
@@ -180,17 +197,44 @@ export class ListenerInstance {
       socket.destroy();
       return;
     }
+    // TLS first: the network filters and the HCM see the decrypted socket and its peer
+    // certificate (RBAC's authenticated principal).
+    let conn: net.Socket = socket;
+    let http2Preface = insp?.http2Preface === true;
+    if (chain.tls) {
+      const secure = await chain.tls.accept(socket, this.inspectTimeoutMs, (msg) => deps.log("warn", `listener ${this.name}: ${msg}`));
+      if (!secure) {
+        this.stats.tlsFailed.value++;
+        return;
+      }
+      this.stats.tlsHandshakes.value++;
+      conn = secure;
+      if (chain.hcm) {
+        // Inside TLS the ALPN may be a mesh value (istio-peer-exchange); h2 vs HTTP/1 is
+        // then told by the decrypted bytes, as http_inspector would.
+        if (secure.alpnProtocol === "h2") http2Preface = true;
+        else if (secure.alpnProtocol === "http/1.1") http2Preface = false;
+        else {
+          const inner = await inspectSocket(secure, this.inspectTimeoutMs);
+          if (!inner) {
+            secure.destroy();
+            return;
+          }
+          http2Preface = inner.http2Preface;
+        }
+      }
+    }
     // Recorded per socket with the original destination and SNI, so the HCM's RBAC sees them too.
-    const facts = connectionFacts(socket, dest, insp?.serverName);
+    const facts = connectionFacts(conn, dest, insp?.serverName);
     if (chain.rbac.length > 0) {
       if (!chain.rbac.every((r) => r.allows(facts))) {
-        socket.destroy(); // Envoy's network RBAC: a denied connection is closed
+        conn.destroy(); // Envoy's network RBAC: a denied connection is closed
         return;
       }
     }
-    if (chain.hcm) chain.hcm.handleConnection(socket, insp?.http2Preface === true);
+    if (chain.hcm) chain.hcm.handleConnection(conn, http2Preface);
     else if (chain.tcp) {
-      tcpProxy(socket, deps.clusters.get(chain.tcp.cluster), { downstreamAddress: socket.remoteAddress, originalDestination: dest }, { idleTimeoutMs: chain.tcp.idleTimeoutMs });
+      tcpProxy(conn, deps.clusters.get(chain.tcp.cluster), { downstreamAddress: socket.remoteAddress, originalDestination: dest }, { idleTimeoutMs: chain.tcp.idleTimeoutMs });
     }
   }
 
@@ -270,7 +314,8 @@ export class ListenerManager {
     for (const [name, slot] of this.slots) {
       const l = slot.warming;
       if (!l) continue;
-      const routesReady = l.routeConfigNames().every((n) => this.deps.routes(n) !== undefined);
+      const secretsReady = l.secretNames().every((n) => this.deps.secrets?.(n) !== undefined);
+      const routesReady = secretsReady && l.routeConfigNames().every((n) => this.deps.routes(n) !== undefined);
       const clustersReady = routesReady && l.clusterNames(this.deps.routes).every((n) => {
         const c = this.deps.clusters.get(n);
         return c !== undefined && !c.warming;

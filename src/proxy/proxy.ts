@@ -15,6 +15,7 @@ import { prometheusFrontStats } from "./stats.ts";
 import { prometheusStats } from "./upstream/index.ts";
 import { Logger } from "./log.ts";
 import type { Bootstrap } from "./bootstrap.ts";
+import { SecretStore } from "./secrets.ts";
 
 export interface RouteEntry {
   table: RouteTable;
@@ -42,6 +43,8 @@ export class Proxy {
   readonly routes = new Map<string, RouteEntry>();
   readonly listeners: ListenerManager;
   readonly observers: RequestObserver[] = [];
+  /** SDS secrets (`default`, `ROOTCA`, ...) for upstream and downstream TLS. */
+  readonly secrets = new SecretStore();
   readonly xds: XdsClient | undefined;
   readonly admin: AdminServer;
   /** Istio metrics, access-log writers, span exporters, the stats/merge ports (telemetry-proxy.ts). */
@@ -57,7 +60,7 @@ export class Proxy {
     this.logger = opts.logger ?? new Logger();
     this.random = opts.random ?? Math.random;
     const log = (level: "debug" | "info" | "warn" | "error", msg: string): void => this.logger.log(level, msg);
-    this.clusters = new ClusterManager(opts.clusterManager ?? {});
+    this.clusters = new ClusterManager({ secrets: (name) => this.secrets.get(name), ...opts.clusterManager });
     this.telemetry = new ProxyTelemetry({ nodeId: this.bootstrap.node.id, nodeMetadata: this.bootstrap.node.metadata, clusters: this.clusters, envoyStats: () => prometheusFrontStats(this.stats.all()) + prometheusStats(this.clusters.stats()), log });
     attachTelemetry(this.stats, this.telemetry);
     this.listeners = new ListenerManager({
@@ -69,6 +72,13 @@ export class Proxy {
       warmingTimeoutMs: this.bootstrap.initialFetchTimeoutMs,
       drainTimeoutMs: this.bootstrap.drainTimeoutMs,
       log,
+      secrets: (name) => this.secrets.get(name),
+      secretGeneration: () => this.secrets.generation,
+    });
+    // A listener waiting for its certificate may serve once it arrives.
+    this.secrets.onChange(() => {
+      this.listeners.recheckWarming();
+      this.checkReady();
     });
     this.listeners.onChange(() => this.checkReady());
     if (this.bootstrap.xdsAddress) {
