@@ -293,7 +293,7 @@ export class LocalMesh {
     this.#registeredJson.delete(key);
     this.#registered.delete([{ kind: "WorkloadEntry", namespace: replica.plan.namespace, name: replica.plan.name }]);
     await replica.stop();
-    await this.#netns?.removeReplica(replica.plan.name);
+    await this.#netns?.removeReplica(replica.plan.name, replica.plan.namespace);
     for (const p of this.#replicaPorts.get(replica) ?? []) this.#ports.release(p);
     this.#replicaPorts.delete(replica);
   }

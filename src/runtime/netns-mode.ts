@@ -124,7 +124,7 @@ export class NetnsMode {
 
   /** A namespace for the replica; capture rules with a sidecar, VIP rules without. */
   async addReplica(plan: ReplicaPlan, sidecar: boolean): Promise<ReplicaNetwork> {
-    const r = await this.net.addReplica(plan.name, { meshNamespace: plan.namespace, domain: this.#opts.domain });
+    const r = await this.net.addReplica(netnsKey(plan.name, plan.namespace), { meshNamespace: plan.namespace, domain: this.#opts.domain });
     try {
       if (sidecar) {
         // DNS is not captured: resolv.conf names the bridge's DNS proxy, reached directly.
@@ -135,17 +135,17 @@ export class NetnsMode {
       }
     } catch (err) {
       this.#plain.delete(r.namespace);
-      await this.net.removeReplica(plan.name);
+      await this.net.removeReplica(netnsKey(plan.name, plan.namespace));
       throw err;
     }
     return r;
   }
 
-  async removeReplica(name: string): Promise<void> {
-    const r = this.net.replica(name);
+  async removeReplica(name: string, namespace: string): Promise<void> {
+    const r = this.net.replica(netnsKey(name, namespace));
     if (!r) return;
     this.#plain.delete(r.namespace);
-    await this.net.removeReplica(name);
+    await this.net.removeReplica(r.replica);
   }
 
   /** How the replica's processes run: in its namespace, the sidecar as the proxy user. */
@@ -201,6 +201,15 @@ export class NetnsMode {
     }
     return out;
   }
+}
+
+/**
+ * The network's name for a replica: `<replica>.<mesh namespace>` (network namespace
+ * `skiff-sa-logic-0.demo`), so replicas of same-named workloads in two mesh namespaces
+ * never share one.
+ */
+export function netnsKey(replica: string, namespace: string): string {
+  return `${replica}.${namespace}`;
 }
 
 /** With a custom replica subnet, the VIP pool (unused: VIPs come from the registry) takes the next block of the same size. */

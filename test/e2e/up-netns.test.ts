@@ -1,0 +1,247 @@
+// The tutorial, end to end, in netns mode: `skiff up --netns` on samples/sentiment as a
+// real child process (root only). Every replica runs in its own network namespace with
+// iptables capture through its sidecar; the apps get no HTTP_PROXY. The steps and
+// counts are the process-mode walk's (test/e2e/up-tutorial.test.ts), plus: a workload in
+// a namespace without injection reaches sa-webapp by service name through DNS, the VIP
+// rules and sa-webapp's inbound capture; and stopping leaves nothing behind (`ip netns`,
+// `ip link`, `iptables-save`). Addresses: 198.18.250.0/24 (never routed, see
+// docs/netns-mode.md), tag `sktup`, so a user's mesh (tag `skiff`) is never touched.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { execFile, spawn } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { kernelFreePort, readState, sweepStale, type MeshState } from "../../src/runtime/index.ts";
+import { cleanupNetns, listNetns, namespaceName, netnsSupport } from "../../src/runtime/netns/index.ts";
+
+const SKIFF = fileURLToPath(new URL("../../bin/skiff.js", import.meta.url));
+const SAMPLES = fileURLToPath(new URL("../../samples/sentiment/", import.meta.url));
+const ISTIO = join(SAMPLES, "istio");
+const TAG = "sktup";
+const SUBNET = "198.18.250.0/24";
+
+const support = await netnsSupport();
+const skip = support.ok ? false : `netns mode unavailable here (${support.reason}); run as root on Linux with iproute2, iptables and util-linux`;
+
+function exec(file: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(file, args, { env, timeout: 30_000 }, (err, stdout, stderr) => {
+      resolve({ code: err ? (typeof err.code === "number" ? err.code : 1) : 0, stdout, stderr });
+    });
+  });
+}
+
+const skiff = (env: NodeJS.ProcessEnv, ...args: string[]) => exec(process.execPath, [SKIFF, ...args], env);
+
+interface Reply {
+  status: number;
+  type: string;
+  body: string;
+}
+
+async function call(port: number, path: string, body?: unknown): Promise<Reply> {
+  const res = await fetch(`http://127.0.0.1:${port}${path}`, {
+    method: body === undefined ? "GET" : "POST",
+    headers: body === undefined ? {} : { "content-type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+    signal: AbortSignal.timeout(10_000),
+  });
+  return { status: res.status, type: res.headers.get("content-type") ?? "", body: await res.text() };
+}
+
+async function eventually<T>(fn: () => Promise<T>, check: (v: T) => boolean, tries = 150): Promise<T> {
+  let error: unknown;
+  for (let i = 0; i < tries; i++) {
+    try {
+      const value = await fn();
+      if (check(value) || i === tries - 1) return value;
+    } catch (err) {
+      error = err;
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw error;
+}
+
+/** The sa-logic version that answered one sentiment request (gateway → sa-webapp → sa-logic, captured). */
+async function version(port: number): Promise<string> {
+  const r = await call(port, "/sentiment", { sentence: "a good day" });
+  assert.equal(r.status, 200, r.body);
+  return (JSON.parse(r.body) as { version: string }).version;
+}
+
+async function versions(port: number, n: number): Promise<Map<string, number>> {
+  const counts = new Map<string, number>();
+  // Bounded concurrency: ten in flight at a time.
+  for (let i = 0; i < n; i += 10) {
+    const batch = await Promise.all(Array.from({ length: Math.min(10, n - i) }, () => version(port)));
+    for (const v of batch) counts.set(v, (counts.get(v) ?? 0) + 1);
+  }
+  return counts;
+}
+
+/** A legacy workload: namespace `legacy` without injection, a tiny server (so it has a port to be ready on). */
+const LEGACY_MESH = `apiVersion: v1
+kind: Namespace
+metadata: { name: legacy }
+---
+apiVersion: skiff.dev/v1alpha1
+kind: Workload
+metadata: { name: legacy-client, namespace: legacy }
+spec:
+  command: ["node", "-e", "require('node:http').createServer((q, s) => s.end('legacy')).listen(Number(process.env.PORT))"]
+  ports: [{ name: http, containerPort: 0 }]
+  labels: { app: legacy-client }
+`;
+
+test("the tutorial in netns mode: capture, VIPs and DNS; ingress, the app, feedback, canary 90/10 and back; a legacy workload; nothing left behind", { skip, timeout: 300_000 }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "skiff-netns-tutorial-"));
+  const runDir = join(dir, "run");
+  const legacyFile = join(dir, "legacy.yaml");
+  writeFileSync(legacyFile, LEGACY_MESH);
+  const env = { ...process.env, SKIFF_RUN_DIR: runDir, DATA_DIR: join(dir, "feedback"), SKIFF_NETNS_TAG: TAG, SKIFF_NETNS_SUBNET: SUBNET };
+  // A previous run of this test killed outright would have left these.
+  await cleanupNetns(TAG);
+  const port = await kernelFreePort();
+  const up = spawn(process.execPath, [SKIFF, "up", "--netns", "-f", join(SAMPLES, "mesh.yaml"), "-f", legacyFile, "--port", String(port), "--wait", "120"], { env, stdio: ["ignore", "pipe", "pipe"] });
+  let output = "";
+  up.stdout.on("data", (c: Buffer) => (output += c.toString()));
+  up.stderr.on("data", (c: Buffer) => (output += c.toString()));
+  const exited = new Promise<number | null>((resolve) => up.once("exit", (code) => resolve(code)));
+  // A failing test still stops the mesh (SIGTERM, then SIGKILL, the process sweep and the network sweep).
+  t.after(async () => {
+    if (up.exitCode === null) {
+      up.kill("SIGTERM");
+      const stopped = await Promise.race([exited.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 20_000))]);
+      if (!stopped) {
+        const state = readState(runDir);
+        up.kill("SIGKILL");
+        await exited;
+        if (state) sweepStale(state);
+      }
+    }
+    await cleanupNetns(TAG);
+  });
+  for (let i = 0; i < 1500 && !/skiff up: (ready|not ready)/.test(output) && up.exitCode === null; i++) await new Promise((r) => setTimeout(r, 100));
+  assert.match(output, /skiff up: ready/, output);
+
+  await t.test("every replica has its own namespace and address; sidecar apps have no HTTP_PROXY, their namespace has Istio's capture rules", async () => {
+    const status = JSON.parse((await skiff(env, "status", "-o", "json")).stdout) as { replicas: { name: string; namespace: string; address?: string; app: { pid?: number } }[] };
+    const webapp = status.replicas.find((r) => r.name === "sa-webapp-0");
+    assert.ok(webapp?.address?.startsWith("198.18.250."), JSON.stringify(webapp));
+    const addresses = new Set(status.replicas.map((r) => r.address));
+    assert.equal(addresses.size, status.replicas.length, "addresses are distinct");
+    const environ = readFileSync(`/proc/${webapp.app.pid}/environ`, "utf8").split("\0");
+    assert.equal(environ.some((e) => /^http_proxy=/i.test(e)), false, "no HTTP_PROXY in netns mode");
+    const ns = namespaceName(TAG, "sa-webapp-0.demo");
+    // The app process is inside the replica's namespace.
+    const link = await exec("ip", ["netns", "identify", String(webapp.app.pid)]);
+    assert.equal(link.stdout.trim(), ns);
+    const nat = await exec("ip", ["netns", "exec", ns, "iptables-save", "-t", "nat"]);
+    assert.match(nat.stdout, /-A ISTIO_REDIRECT -p tcp -j REDIRECT --to-ports 15001/);
+    assert.match(nat.stdout, /-A ISTIO_IN_REDIRECT -p tcp -j REDIRECT --to-ports 15006/);
+  });
+
+  await t.test("1. before any Gateway is applied, the gateway answers 404", async () => {
+    assert.equal((await call(port, "/")).status, 404);
+  });
+
+  await t.test("2. with the Gateway and VirtualService: page, static file, image, sentiment, feedback", async () => {
+    const applied = await skiff(env, "apply", "-f", join(ISTIO, "http-gateway.yaml"), "-f", join(ISTIO, "vs-route-ingress.yaml"));
+    assert.equal(applied.code, 0, applied.stderr);
+    const page = await eventually(() => call(port, "/"), (r) => r.status === 200);
+    assert.equal(page.status, 200);
+    assert.match(page.type, /text\/html/);
+    const css = await call(port, "/static/style.css");
+    assert.equal(css.status, 200);
+    assert.match(css.type, /text\/css/);
+    const icon = await call(port, "/favicon.ico");
+    assert.equal(icon.status, 200);
+    assert.match(icon.type, /image\//);
+    const logo = await call(port, "/logo.png");
+    assert.equal(logo.status, 200);
+    assert.match(logo.type, /image\/png/);
+
+    // sa-webapp calls http://sa-logic: DNS to a VIP, captured to its sidecar's 15001.
+    const good = await call(port, "/sentiment", { sentence: "I love this wonderful day" });
+    assert.equal(good.status, 200, good.body);
+    assert.ok((JSON.parse(good.body) as { polarity: number }).polarity > 0, good.body);
+    const bad = await call(port, "/sentiment", { sentence: "this is terrible and awful" });
+    assert.ok((JSON.parse(bad.body) as { polarity: number }).polarity < 0, bad.body);
+
+    const stored = await call(port, "/feedback", { sentence: "I love this wonderful day", polarity: 0.8, correct: true });
+    assert.equal(stored.status, 201, stored.body);
+    const list = JSON.parse((await call(port, "/feedback")).body) as { sentence: string }[];
+    assert.deepEqual(list.map((e) => e.sentence), ["I love this wonderful day"]);
+  });
+
+  await t.test("4. a workload in a namespace without injection reaches sa-webapp by service name with plain HTTP", async () => {
+    const ns = namespaceName(TAG, "legacy-client-0.legacy");
+    // Plain curl inside the legacy namespace: the bridge DNS proxy answers sa-webapp.demo
+    // with its VIP, the namespace's VIP rule DNATs it to sa-webapp's address, and
+    // sa-webapp's inbound capture hands it to its sidecar.
+    const r = await exec("ip", ["netns", "exec", ns, "curl", "-sS", "-m", "10", "-H", "content-type: application/json", "-d", '{"sentence":"what a lovely day"}', "http://sa-webapp.demo/sentiment"]);
+    assert.equal(r.code, 0, r.stderr);
+    const reply = JSON.parse(r.stdout) as { sentence: string; polarity: number };
+    assert.equal(reply.sentence, "what a lovely day");
+    assert.ok(reply.polarity > 0, r.stdout);
+    const resolved = await exec("ip", ["netns", "exec", ns, "getent", "hosts", "sa-webapp.demo"]);
+    assert.match(resolved.stdout, /^240\.240\.\d+\.\d+\s/, "the registry's VIP");
+  });
+
+  await t.test("3. v2 deployed under the v1-only VirtualService: 200 of 200 answered by v1", async () => {
+    for (const f of [["sa-logic-dr.yaml", "sa-logic-vs.yaml"], ["sa-logic-v2.yaml"]]) {
+      const r = await skiff(env, "apply", ...f.flatMap((n) => ["-f", join(ISTIO, n)]));
+      assert.equal(r.code, 0, r.stderr);
+    }
+    const status = await eventually(() => skiff(env, "status"), (r) => /demo\s+sa-logic-v2-0\s+sa-logic-v2\s+2\/2/.test(r.stdout), 300);
+    assert.match(status.stdout, /demo\s+sa-logic-v2-0\s+sa-logic-v2\s+2\/2/, status.stdout);
+    const counts = await versions(port, 200);
+    assert.deepEqual([...counts], [["v1", 200]]);
+  });
+
+  await t.test("3. the canary VirtualService splits 1,000 requests 90/10 (within 4 sigma); v1-only again brings 100% back", async () => {
+    const canary = await skiff(env, "apply", "-f", join(ISTIO, "sa-logic-vs-canary.yaml"));
+    assert.equal(canary.code, 0, canary.stderr);
+    assert.equal(await eventually(() => version(port), (v) => v === "v2", 300), "v2");
+    const counts = await versions(port, 1000);
+    const v2 = counts.get("v2") ?? 0;
+    assert.equal((counts.get("v1") ?? 0) + v2, 1000);
+    const sigma = Math.sqrt(1000 * 0.1 * 0.9);
+    assert.ok(Math.abs(v2 - 100) <= 4 * sigma, `v2 answered ${v2} of 1000`);
+
+    const back = await skiff(env, "apply", "-f", join(ISTIO, "sa-logic-vs.yaml"));
+    assert.equal(back.code, 0, back.stderr);
+    let streak = 0;
+    for (let i = 0; i < 600 && streak < 30; i++) streak = (await version(port)) === "v1" ? streak + 1 : 0;
+    assert.equal(streak, 30);
+    assert.deepEqual([...(await versions(port, 200))], [["v1", 200]]);
+  });
+
+  await t.test("5. stopping leaves no process, namespace, link, iptables rule or bridge behind", async () => {
+    const state = JSON.parse(readFileSync(join(runDir, "state.json"), "utf8")) as MeshState;
+    const pids = state.processes.map((p) => p.pid).filter((p): p is number => p !== undefined);
+    assert.ok(pids.length >= 7, JSON.stringify(state.processes));
+    up.kill("SIGTERM");
+    assert.equal(await exited, 0, output);
+    assert.equal(existsSync(join(runDir, "state.json")), false);
+    for (const pid of pids) {
+      let alive = true;
+      try {
+        process.kill(pid, 0);
+      } catch {
+        alive = false;
+      }
+      assert.equal(alive, false, `process ${pid} outlived skiff up`);
+    }
+    assert.deepEqual(await listNetns(TAG), { namespaces: [], links: [], iptablesChains: [], etcDirs: [] });
+    const namespaces = (await exec("ip", ["netns", "list"])).stdout;
+    assert.equal(namespaces.split("\n").some((l) => l.startsWith(`${TAG}-`)), false, namespaces);
+    const links = (await exec("ip", ["-o", "link", "show"])).stdout;
+    assert.equal(links.includes(TAG), false, links);
+    const rules = (await exec("iptables-save", [])).stdout;
+    assert.equal(rules.toUpperCase().includes(TAG.toUpperCase()), false, rules);
+  });
+});
