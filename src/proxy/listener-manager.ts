@@ -10,6 +10,7 @@ import type { RouteTable } from "./route-table.ts";
 import type { RequestObserver } from "./request-context.ts";
 import type { Counter, StatsRegistry } from "./stats.ts";
 import { tcpProxy, type ClusterManagerApi } from "./upstream/index.ts";
+import { TcpChainTelemetry, isTelemetryNetworkFilter } from "./telemetry-tcp.ts";
 import { connectionFacts, createNetworkRbacFilter, type NetworkRbacFilter } from "./filters/index.ts";
 import { DownstreamTlsServer, parseTransportSocket, type SecretSource } from "./downstream-tls.ts";
 
@@ -42,7 +43,7 @@ interface Chain {
   name: string;
   match: ChainMatch;
   hcm?: HttpConnectionManager;
-  tcp?: { cluster: string; idleTimeoutMs: number | undefined };
+  tcp?: { cluster: string; idleTimeoutMs: number | undefined; telemetry?: TcpChainTelemetry };
   /** Network RBAC filters before the terminal filter; a denied connection is closed. */
   rbac: NetworkRbacFilter[];
   /** TLS termination from the chain's transport_socket; undefined = plaintext. */
@@ -54,7 +55,8 @@ function parseChain(json: Json, path: string, listenerName: string, deps: Listen
   const tlsConfig = parseTransportSocket(json.transport_socket, `${path}.transport_socket`);
   const filters = arr(json.filters);
   if (filters.length === 0) throw new ConfigError(`${path}.filters`, "expected a terminal network filter (http_connection_manager or tcp_proxy)");
-  const rbac = filters.slice(0, -1).map((nf, i) => createNetworkRbacFilter(nf, `${path}.filters[${i}]`, deps.stats));
+  // Istio's network telemetry filters (istio.stats, TCP metadata exchange) are read by TcpChainTelemetry.
+  const rbac = filters.slice(0, -1).flatMap((nf, i) => (isTelemetryNetworkFilter(nf) ? [] : [createNetworkRbacFilter(nf, `${path}.filters[${i}]`, deps.stats)]));
   const f = filters[filters.length - 1];
   const fp = `${path}.filters[${filters.length - 1}]`;
   onlyFields(f, fp, ["name", "typed_config"]);
@@ -66,10 +68,10 @@ function parseChain(json: Json, path: string, listenerName: string, deps: Listen
   if (type === hcmTypeUrl) {
     chain.hcm = new HttpConnectionManager(config, `${fp}.typed_config`, { ...deps, listenerName });
   } else if (type === tcpProxyTypeUrl) {
-    onlyFields(config, `${fp}.typed_config`, ["stat_prefix", "cluster", "idle_timeout"], []);
+    onlyFields(config, `${fp}.typed_config`, ["stat_prefix", "cluster", "idle_timeout", "access_log"], []);
     const cluster = str(config.cluster);
     if (!cluster) throw new ConfigError(`${fp}.typed_config.cluster`, "tcp_proxy needs a cluster (weighted_clusters is not implemented)");
-    chain.tcp = { cluster, idleTimeoutMs: durationMs(config.idle_timeout) };
+    chain.tcp = { cluster, idleTimeoutMs: durationMs(config.idle_timeout), telemetry: TcpChainTelemetry.create(filters.slice(0, -1), config, `${fp}.typed_config`, deps.stats) };
   } else {
     throw new ConfigError(`${fp}.typed_config`, `network filter "${String(f.name)}" (${type ?? "no typed_config"}) is not implemented by the skiff proxy`);
   }
@@ -234,7 +236,7 @@ export class ListenerInstance {
     }
     if (chain.hcm) chain.hcm.handleConnection(conn, http2Preface);
     else if (chain.tcp) {
-      tcpProxy(conn, deps.clusters.get(chain.tcp.cluster), { downstreamAddress: socket.remoteAddress, originalDestination: dest }, { idleTimeoutMs: chain.tcp.idleTimeoutMs });
+      tcpProxy(conn, deps.clusters.get(chain.tcp.cluster), { downstreamAddress: socket.remoteAddress, originalDestination: dest }, { idleTimeoutMs: chain.tcp.idleTimeoutMs, onClose: chain.tcp.telemetry?.open(socket, dest?.address, dest?.port) });
     }
   }
 
