@@ -61,7 +61,10 @@ async function runSize(services: number, proxies: number): Promise<SizeResult> {
     writeFileSync(changed, mesh.virtualServiceYaml(0, 90));
     // BENCH_CP_PROFILE=DIR: run the control plane under node --cpu-prof (profiles in DIR).
     const prof = process.env.BENCH_CP_PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_CP_PROFILE}`] : [];
-    cp = start("skiff control-plane", undefined, process.execPath, [...prof, path.join(repo, "bin/skiff.js"), "control-plane", "-f", dir, "--xds-port", "0", "--monitoring-port", "0"]);
+    // A heap cap so a mesh too big for the machine ends in the control plane's OOM
+    // (reported) rather than in the machine's.
+    const heap = `--max-old-space-size=${process.env.BENCH_CP_MAX_HEAP_MB ?? 6144}`;
+    cp = start("skiff control-plane", undefined, process.execPath, [heap, ...prof, path.join(repo, "bin/skiff.js"), "control-plane", "-f", dir, "--xds-port", "0", "--monitoring-port", "0"]);
     const port = Number((await waitForOutput(cp, /xDS on [\d.]+:(\d+)/, 120_000))[1]);
     const cpu0 = cpuSeconds(cp.pid);
 
