@@ -2,6 +2,8 @@
 // ADS + monitoring), and the pieces it is made of for those who wire their own.
 export { ControlPlane, type ControlPlaneOptions } from "./control-plane.ts";
 export { translate } from "./translate/index.ts";
+export type { MeshConfig } from "./translate/index.ts";
+export { parseMeshConfig, loadMeshConfigFile, formatMeshConfigError, MeshConfigLoadError, type MeshConfigError } from "./mesh-config.ts";
 export {
   AdsServer,
   MonitoringServer,

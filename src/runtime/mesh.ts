@@ -7,7 +7,7 @@ import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { kindInfo, resourceKey, type AnyResource, type Diagnostic, type Resource } from "../api/index.ts";
 import { MemorySource, ownerOf } from "../config/index.ts";
-import { ControlPlane, translate } from "../pilot/index.ts";
+import { ControlPlane, translate, type MeshConfig } from "../pilot/index.ts";
 import { buildBootstrap, proxyCommand } from "../agent/index.ts";
 import { GATEWAY_HTTP_PORT_KEY, withGatewayPorts } from "./gateway-ports.ts";
 import { assignPorts, baseDir, injectionEnabled, planReplica, portsNeeded, workloadEntryFor } from "./plan.ts";
@@ -30,6 +30,8 @@ export interface LocalMeshOptions {
   /** Host port of the gateway's port-80 server. */
   httpPort: number;
   domain?: string;
+  /** Mesh config (`skiff up --mesh-config`): access logs, tracing, providers, trust domain. */
+  mesh?: Partial<MeshConfig>;
   /** Progress lines for the terminal. */
   log?: (line: string) => void;
   onDiagnostics?: (diagnostics: Diagnostic[]) => void;
@@ -102,7 +104,7 @@ export class LocalMesh {
       files: opts.files,
       xdsPort: 0,
       monitoringPort: 0,
-      mesh: opts.domain ? { domain: opts.domain } : {},
+      mesh: { ...opts.mesh, ...(opts.domain ? { domain: opts.domain } : {}) },
       translate: withGatewayPorts(translate),
       onDiagnostics: opts.onDiagnostics,
       // The mesh prints its own progress; the control plane's per-push lines go to its log.

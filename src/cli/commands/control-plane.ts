@@ -3,8 +3,7 @@
 // gRPC clients started elsewhere. Runs until interrupted.
 import { parseArgs } from "node:util";
 import { formatDiagnostic, type Diagnostic } from "../../api/index.ts";
-import { ControlPlane } from "../../pilot/index.ts";
-import { loadMeshConfigFile } from "../../pilot/mesh-config.ts";
+import { ControlPlane, loadMeshConfigFile } from "../../pilot/index.ts";
 
 export const summary = "run the control plane (xDS on 15010, monitoring on 15014) on config files";
 

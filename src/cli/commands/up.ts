@@ -5,6 +5,7 @@ import { createServer } from "node:net";
 import { parseArgs } from "node:util";
 import { formatDiagnostic, type Diagnostic } from "../../api/index.ts";
 import { LocalMesh, MeshApiServer, readState, runDir, runningMesh, sweepStale, type MeshStatus } from "../../runtime/index.ts";
+import { loadMeshConfigFile, type MeshConfig } from "../../pilot/index.ts";
 
 export const summary = "run a whole mesh on this machine: control plane, ingress gateway, workloads with sidecars";
 
@@ -14,6 +15,8 @@ const USAGE = `usage: skiff up -f PATH [-f PATH...] [--port PORT] [--netns]
                         and Istio resources; watched for changes; may be repeated
       --port PORT       host port of the ingress gateway's port-80 server (default 8080)
       --wait SECONDS    how long to wait for every replica to be ready before saying so (default 60)
+      --mesh-config FILE
+                        Istio meshConfig YAML (access logs, tracing, providers; docs/mesh-config.md)
       --netns           netns mode (Linux, root): each replica in its own network namespace and
                         address on a bridge, iptables capture through its sidecar, service VIPs
                         resolved by a DNS proxy; the apps get no HTTP_PROXY
@@ -26,6 +29,8 @@ export interface UpOptions {
   httpPort: number;
   waitSeconds: number;
   netns?: boolean;
+  /** From --mesh-config. */
+  mesh?: Partial<MeshConfig>;
   /** Called once the mesh is up (the demo applies its first config here). */
   afterStart?: (mesh: LocalMesh) => Promise<void> | void;
   /** Extra lines printed once everything is ready. */
@@ -43,6 +48,7 @@ export async function run(args: string[]): Promise<number> {
         port: { type: "string", default: "8080" },
         wait: { type: "string", default: "60" },
         netns: { type: "boolean", default: false },
+        "mesh-config": { type: "string" },
         help: { type: "boolean", short: "h" },
       },
       allowPositionals: true,
@@ -70,7 +76,9 @@ export async function run(args: string[]): Promise<number> {
     console.error(`skiff up: --wait must be a number of seconds, not "${values.wait}"`);
     return 2;
   }
-  return up({ files, httpPort, waitSeconds, netns: values.netns });
+  // A bad mesh config throws MeshConfigLoadError: main prints its file:line lines, no stack.
+  const mesh = values["mesh-config"] ? loadMeshConfigFile(values["mesh-config"]) : undefined;
+  return up({ files, httpPort, waitSeconds, netns: values.netns, mesh });
 }
 
 function describe(status: MeshStatus): string[] {
@@ -126,7 +134,7 @@ export async function up(opts: UpOptions): Promise<number> {
     if (text) console.error(text);
     else if (had) console.error("config: no problems left");
   };
-  const mesh = new LocalMesh({ files: opts.files, runDir: dir, httpPort: opts.httpPort, netns: opts.netns, log: (line) => console.log(line), onDiagnostics: showDiagnostics });
+  const mesh = new LocalMesh({ files: opts.files, runDir: dir, httpPort: opts.httpPort, netns: opts.netns, mesh: opts.mesh, log: (line) => console.log(line), onDiagnostics: showDiagnostics });
   const api = new MeshApiServer(mesh);
   // If this process dies without stopping the mesh, its children must not outlive it.
   const onExit = (): void => mesh.killNow();
