@@ -5,7 +5,7 @@
 //
 // npm run bench:controlplane [-- --sizes 100/200,1000/2000] [-- --quick]
 // Env: BENCH_CP_TIMEOUT_S (per phase, default 300).
-import { mkdtempSync, writeFileSync, rmSync } from "node:fs";
+import { mkdtempSync, writeFileSync, rmSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -162,6 +162,7 @@ function table(results: SizeResult[], date: string, machine: string): string {
 }
 
 async function main(): Promise<void> {
+  const loadAtStart = readFileSync("/proc/loadavg", "utf8").split(" ")[0];
   const results: SizeResult[] = [];
   for (const [services, proxies] of SIZES) {
     process.stderr.write(`bench: control plane with ${services} services and ${proxies} proxies\n`);
@@ -171,7 +172,8 @@ async function main(): Promise<void> {
   }
   const date = new Date().toISOString();
   const machine = machineDescription();
-  const md = table(results, date, machine);
+  const load = readFileSync("/proc/loadavg", "utf8").split(" ")[0];
+  const md = `${table(results, date, machine)}\n\nMachine load (1-minute average) at the start ${loadAtStart}, at the end ${load}. Simulated proxies' CPU for the full push (this process): ${results.map((r) => `${r.services}/${r.proxies}: ${r.simulator_cpu_s_full_push ?? "–"} s`).join(", ")}.`;
   process.stdout.write(md + "\n");
   if (!quick && !argv.includes("--sizes")) {
     const dir = path.join(repo, "bench/results");

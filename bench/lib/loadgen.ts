@@ -28,7 +28,7 @@ const HEADER_END = Buffer.from("\r\n\r\n");
 
 /** Parses back-to-back HTTP/1.1 responses on one connection (Content-Length or chunked). */
 class ResponseReader {
-  private buf = Buffer.alloc(0);
+  private buf: Buffer = Buffer.alloc(0);
   constructor(private readonly onResponse: (status: number) => void) {}
 
   push(chunk: Buffer): void {
