@@ -80,6 +80,7 @@ export class ProxyTelemetry {
   private readonly warned = new Set<string>();
   private readonly servers: http.Server[] = [];
   private readonly destinations = new Map<string, DestinationService>();
+  private readonly destinationsByHost = new Map<string, DestinationService>();
   statsPort: number | undefined;
   mergePort: number | undefined;
 
@@ -115,8 +116,10 @@ export class ProxyTelemetry {
    * Cached per key so the result is a stable object (a Map key for the per-peer handles).
    */
   destination(clusterName: string, authority: string, useHost: boolean): DestinationService {
-    const key = clusterName.startsWith("outbound|") || !useHost ? clusterName : `host:${authority}`;
-    let d = this.destinations.get(key);
+    // Two levels (cluster, then Host) so a lookup never concatenates strings.
+    const byCluster = clusterName.startsWith("outbound|") || !useHost ? this.destinations : this.destinationsByHost;
+    const key = byCluster === this.destinations ? clusterName : authority;
+    let d = byCluster.get(key);
     if (d) return d;
     let host: string | undefined;
     if (clusterName.startsWith("outbound|")) host = clusterName.split("|")[3] || undefined;
@@ -126,8 +129,9 @@ export class ProxyTelemetry {
       host = h.includes(".") || /^\d/.test(h) ? h : `${h}.${this.own.namespace ?? "default"}.svc.cluster.local`;
     }
     d = { host, name: host ? (host.includes(".") && !/^\d/.test(host) ? host.split(".")[0] : host) : undefined };
-    if (this.destinations.size > 4096) this.destinations.clear();
-    this.destinations.set(key, d);
+    // Bounded: Host headers come from clients.
+    if (byCluster.size > 4096) byCluster.clear();
+    byCluster.set(key, d);
     return d;
   }
 
