@@ -7,6 +7,8 @@
 //   dynamic_resources: { ads_config: { grpc_services: [{ envoy_grpc: { cluster_name: xds-grpc } }] } }
 //   static_resources: { listeners: [...], clusters: [...] }   # the xds cluster lives here
 //   xds_address: "127.0.0.1:15010"                            # skiff shortcut instead of the above
+//   static cluster `sds-grpc` with a pipe address               # the agent's SDS (Istio's shape)
+//   sds_address: "unix:/path/to/socket"                        # skiff shortcut instead of the above
 import { readFileSync } from "node:fs";
 import YAML from "yaml";
 import { arr, num, obj, str, type Json } from "./json.ts";
@@ -20,6 +22,8 @@ export interface Bootstrap {
   adminPort: number;
   /** host:port of the ADS server; undefined runs on static resources only. */
   xdsAddress: string | undefined;
+  /** gRPC target of the agent's SDS server (`unix:PATH`), from the `sds-grpc` cluster; undefined: no SDS. */
+  sdsAddress: string | undefined;
   staticListeners: Json[];
   staticClusters: Json[];
   /** Warming timeout (Envoy's initial_fetch_timeout), ms. */
@@ -57,9 +61,25 @@ function adsAddressFromClusters(json: Json, file: string): string | undefined {
   return `${addr.address}:${addr.port}`;
 }
 
+/** Istio's name for the bootstrap cluster that reaches the agent's SDS server. */
+export const SDS_CLUSTER = "sds-grpc";
+
+/** `unix:PATH` from the sds-grpc cluster's pipe (or socket) address. */
+function sdsAddressFromClusters(json: Json, file: string): string | undefined {
+  const cluster = arr(obj(json.static_resources)?.clusters).find((c) => c.name === SDS_CLUSTER);
+  if (!cluster) return undefined;
+  const address = obj(obj(arr(arr(obj(cluster.load_assignment)?.endpoints)[0]?.lb_endpoints)[0]?.endpoint)?.address);
+  const pipe = str(obj(address?.pipe)?.path);
+  if (pipe) return `unix:${pipe}`;
+  const sa = socketAddress(address ? { address } : undefined);
+  if (sa) return `${sa.address}:${sa.port}`;
+  throw new BootstrapError(`${file}: cluster "${SDS_CLUSTER}" needs load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.pipe.path (the agent's SDS socket)`);
+}
+
 export interface BootstrapOverrides {
   nodeId?: string;
   xdsAddress?: string;
+  sdsAddress?: string;
   adminPort?: number;
 }
 
@@ -70,13 +90,15 @@ export function parseBootstrap(json: Json, file: string, overrides: BootstrapOve
   const admin = socketAddress(obj(json.admin));
   const adsCluster = adsAddressFromClusters(json, file);
   const adsName = str(obj(arr(obj(obj(json.dynamic_resources)?.ads_config)?.grpc_services)[0]?.envoy_grpc)?.cluster_name);
-  const staticClusters = arr(obj(json.static_resources)?.clusters).filter((c) => c.name !== adsName);
+  const sdsCluster = sdsAddressFromClusters(json, file);
+  const staticClusters = arr(obj(json.static_resources)?.clusters).filter((c) => c.name !== adsName && c.name !== SDS_CLUSTER);
   return {
     node: { id, cluster: str(node.cluster) ?? id.split("~")[2]?.split(".")[0] ?? "", metadata: obj(node.metadata) ?? {} },
     mode: modeFromNodeId(id),
     adminAddress: admin?.address ?? "127.0.0.1",
     adminPort: overrides.adminPort ?? admin?.port ?? 15000,
     xdsAddress: overrides.xdsAddress ?? str(json.xds_address) ?? adsCluster,
+    sdsAddress: overrides.sdsAddress ?? str(json.sds_address) ?? sdsCluster,
     staticListeners: arr(obj(json.static_resources)?.listeners),
     staticClusters,
     initialFetchTimeoutMs: num(json.initial_fetch_timeout_ms) ?? 15_000,

@@ -16,6 +16,7 @@ import { prometheusStats } from "./upstream/index.ts";
 import { Logger } from "./log.ts";
 import type { Bootstrap } from "./bootstrap.ts";
 import { SecretStore } from "./secrets.ts";
+import { SdsClient, sdsSecretNames } from "./sds-client.ts";
 
 export interface RouteEntry {
   table: RouteTable;
@@ -46,6 +47,10 @@ export class Proxy {
   /** SDS secrets (`default`, `ROOTCA`, ...) for upstream and downstream TLS. */
   readonly secrets = new SecretStore();
   readonly xds: XdsClient | undefined;
+  /** The agent's SDS stream (bootstrap `sds-grpc`), when configured. */
+  readonly sds: SdsClient | undefined;
+  /** The last accepted CDS/LDS resources: where SDS secret names are read from. */
+  private tlsSources: { CDS: Json[]; LDS: Json[] } = { CDS: [], LDS: [] };
   readonly admin: AdminServer;
   /** Istio metrics, access-log writers, span exporters, the stats/merge ports (telemetry-proxy.ts). */
   readonly telemetry: ProxyTelemetry;
@@ -84,10 +89,10 @@ export class Proxy {
     if (this.bootstrap.xdsAddress) {
       this.xds = new XdsClient({
         address: this.bootstrap.xdsAddress,
-        // SKIFF_TLS "false": TLS transport sockets are not implemented yet, so the control
-        // plane sends this proxy no mesh mTLS (see docs/translation.md "Security"). Remove
-        // when they are.
-        node: { id: this.bootstrap.node.id, cluster: this.bootstrap.node.cluster, metadata: { ...this.bootstrap.node.metadata, SKIFF_TLS: "false" }, user_agent_name: "skiff-proxy" },
+        // SKIFF_TLS "false" only when no agent serves this proxy certificates (no SDS in the
+        // bootstrap): mesh mTLS could not work, so the control plane sends it none (see
+        // docs/translation.md "Security"). With SDS the proxy gets what Envoy gets.
+        node: { id: this.bootstrap.node.id, cluster: this.bootstrap.node.cluster, metadata: this.bootstrap.sdsAddress ? this.bootstrap.node.metadata : { ...this.bootstrap.node.metadata, SKIFF_TLS: "false" }, user_agent_name: "skiff-proxy" },
         handlers: {
           apply: (type, resources, version) => this.apply(type, resources, version),
           resourceNames: (type) => (type === "EDS" ? this.clusters.edsResourceNames().sort() : this.listeners.routeConfigNames()),
@@ -95,7 +100,17 @@ export class Proxy {
         log,
       });
     }
+    if (this.bootstrap.sdsAddress) {
+      this.sds = new SdsClient({ address: this.bootstrap.sdsAddress, node: { id: this.bootstrap.node.id, cluster: this.bootstrap.node.cluster }, store: this.secrets, log });
+    }
     this.admin = new AdminServer(this);
+  }
+
+  /** Ask SDS for every secret a listener's or cluster's TLS context names. */
+  private updateSecretSubscriptions(): void {
+    if (!this.sds) return;
+    const names = sdsSecretNames([this.bootstrap.staticListeners, this.bootstrap.staticClusters, this.tlsSources.CDS, this.tlsSources.LDS]);
+    this.sds.subscribe([...names]);
   }
 
   /** Apply one xDS response; returns NACK messages (empty = accepted). */
@@ -105,6 +120,8 @@ export class Proxy {
         const r = this.clusters.applyClusters([...this.bootstrap.staticClusters, ...resources]);
         if (!r.ok) return r.errors.map((e) => e.message);
         this.initialized.CDS = true;
+        this.tlsSources.CDS = resources;
+        this.updateSecretSubscriptions();
         break;
       }
       case "EDS": {
@@ -116,6 +133,8 @@ export class Proxy {
         const errors = this.listeners.apply([...this.bootstrap.staticListeners, ...resources], version);
         if (errors.length) return errors.map((e) => e.message);
         this.initialized.LDS = true;
+        this.tlsSources.LDS = resources;
+        this.updateSecretSubscriptions();
         // Route configurations no listener uses any more go, as Envoy drops unused RDS subscriptions.
         const used = new Set(this.listeners.routeConfigNames());
         for (const name of this.routes.keys()) if (!used.has(name)) this.routes.delete(name);
@@ -187,6 +206,8 @@ export class Proxy {
       const errors = this.listeners.apply(this.bootstrap.staticListeners, "");
       if (errors.length) throw new Error(`static_resources.listeners: ${errors.map((e) => e.message).join("; ")}`);
     }
+    this.sds?.start();
+    this.updateSecretSubscriptions();
     this.xds?.start();
     this.logger.log("info", `proxy ${this.bootstrap.node.id} (${this.bootstrap.mode}) started; admin on ${this.bootstrap.adminAddress}:${this.admin.port}${this.bootstrap.xdsAddress ? `, xDS ${this.bootstrap.xdsAddress}` : ""}`);
   }
@@ -199,6 +220,7 @@ export class Proxy {
 
   async stop(): Promise<void> {
     this.xds?.stop();
+    this.sds?.stop();
     this.listeners.close();
     await this.clusters.close();
     await this.admin.close();

@@ -1,9 +1,10 @@
 // Mesh identity as Envoy sees it: SPIFFE ids, the SDS secrets every sidecar asks for
-// (`default` = its own certificate and key, `ROOTCA` = the mesh trust anchors, both
-// served over ADS as Istio's agent serves them), and the TLS contexts built on them.
-// Translation only names the secrets; the agent (src/agent) serves their contents.
+// (`default` = its own certificate and key, `ROOTCA` = the mesh trust anchors), and the
+// TLS contexts built on them. As in Istio the secrets come from the node's agent over
+// SDS (the bootstrap's `sds-grpc` cluster, a Unix socket), never from the control plane:
+// translation only names them; the agent (src/agent/sds-server.ts) serves their contents.
 import type { EnvoyJson } from "../types.ts";
-import { FilterName, adsConfigSource, typed } from "../envoy-json.ts";
+import { FilterName, typed } from "../envoy-json.ts";
 
 /** The SDS secret holding the workload's own certificate chain and key. */
 export const WORKLOAD_SECRET = "default";
@@ -30,8 +31,19 @@ export function spiffeId(trustDomain: string, namespace: string, serviceAccount:
   return `spiffe://${trustDomain}/ns/${namespace}/sa/${serviceAccount}`;
 }
 
+/** The bootstrap cluster that reaches the agent's SDS server (Istio's name). */
+export const SDS_CLUSTER = "sds-grpc";
+
+/** Istio's SDS config source: the agent over the `sds-grpc` cluster; wait for it indefinitely. */
 function sdsSecret(name: string): EnvoyJson {
-  return { name, sds_config: adsConfigSource() };
+  return {
+    name,
+    sds_config: {
+      api_config_source: { api_type: "GRPC", set_node_on_first_message_only: true, transport_api_version: "V3", grpc_services: [{ envoy_grpc: { cluster_name: SDS_CLUSTER } }] },
+      initial_fetch_timeout: "0s",
+      resource_api_version: "V3",
+    },
+  };
 }
 
 /**
