@@ -10,7 +10,7 @@
 //     127.0.0.1 only (the gateway, `skiff status` and the tests reach it there) while
 //     sidecars inside namespaces reach it through the bridge;
 //   - the registry followed: DNS table and sidecar-less namespaces' VIP rules follow it.
-import { chmodSync, mkdtempSync, rmSync } from "node:fs";
+import { chmodSync, lstatSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { createServer, connect, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -77,6 +77,7 @@ export class NetnsMode {
     const subnet = opts.subnet ?? process.env[NETNS_SUBNET_ENV];
     // The run directory admits one mesh at a time, so anything with this tag is a crashed run's.
     await cleanupNetns(tag);
+    sweepBootstrapDirs(tag);
     const net = await NetnsNetwork.create({ tag, ...(subnet ? { subnet, serviceSubnet: nextSubnet(subnet) } : {}), stateFile: join(opts.runDir, "netns.json") });
     let dns: DnsProxy | undefined;
     try {
@@ -200,6 +201,17 @@ export class NetnsMode {
       }
     }
     return out;
+  }
+}
+
+/** Bootstrap directories a crashed mesh of this tag left in the temp dir (real directories of ours only, never a symlink). */
+function sweepBootstrapDirs(tag: string): void {
+  const prefix = `${tag}-netns-bootstrap-`;
+  for (const name of readdirSync(tmpdir())) {
+    if (!name.startsWith(prefix)) continue;
+    const path = join(tmpdir(), name);
+    const st = lstatSync(path, { throwIfNoEntry: false });
+    if (st?.isDirectory() && st.uid === process.getuid?.()) rmSync(path, { recursive: true, force: true });
   }
 }
 

@@ -94,7 +94,8 @@ export class Replica {
       this.sidecar = new SupervisedProcess({
         name: `${plan.name} proxy`,
         ...(placement ? placement.wrap([launch.command, ...launch.args], true) : launch),
-        cwd: plan.cwd,
+        // As the proxy user, the app's directory may be out of reach (a 0700 home or temp dir).
+        cwd: placement ? placement.bootstrapDir : plan.cwd,
         env: { ...process.env },
         logFile: join(opts.logDir, `${plan.namespace}.${plan.name}.proxy.log`),
         onChange: (p) => {

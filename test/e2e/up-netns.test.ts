@@ -130,7 +130,8 @@ test("the tutorial in netns mode: capture, VIPs and DNS; ingress, the app, feedb
   await t.test("every replica has its own namespace and address; sidecar apps have no HTTP_PROXY, their namespace has Istio's capture rules", async () => {
     const status = JSON.parse((await skiff(env, "status", "-o", "json")).stdout) as { replicas: { name: string; namespace: string; address?: string; app: { pid?: number } }[] };
     const webapp = status.replicas.find((r) => r.name === "sa-webapp-0");
-    assert.ok(webapp?.address?.startsWith("198.18.250."), JSON.stringify(webapp));
+    assert.ok(webapp, JSON.stringify(status));
+    assert.ok(webapp.address?.startsWith("198.18.250."), JSON.stringify(webapp));
     const addresses = new Set(status.replicas.map((r) => r.address));
     assert.equal(addresses.size, status.replicas.length, "addresses are distinct");
     const environ = readFileSync(`/proc/${webapp.app.pid}/environ`, "utf8").split("\0");
@@ -244,4 +245,78 @@ test("the tutorial in netns mode: capture, VIPs and DNS; ingress, the app, feedb
     const rules = (await exec("iptables-save", [])).stdout;
     assert.equal(rules.toUpperCase().includes(TAG.toUpperCase()), false, rules);
   });
+});
+
+const SMALL_MESH = `apiVersion: v1
+kind: Namespace
+metadata: { name: crash, labels: { istio-injection: enabled } }
+---
+apiVersion: v1
+kind: Service
+metadata: { name: hello, namespace: crash }
+spec:
+  selector: { app: hello }
+  ports: [{ name: http, port: 80, targetPort: 9000 }]
+---
+apiVersion: skiff.dev/v1alpha1
+kind: Workload
+metadata: { name: hello, namespace: crash }
+spec:
+  command: ["node", "-e", "require('node:http').createServer((q, s) => s.end('hello')).listen(Number(process.env.PORT))"]
+  ports: [{ name: http, containerPort: 9000 }]
+  labels: { app: hello }
+`;
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+test("a netns mesh killed outright: the next skiff up --netns stops its processes and sweeps its network", { skip, timeout: 120_000 }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "skiff-netns-crash-"));
+  const runDir = join(dir, "run");
+  const meshFile = join(dir, "mesh.yaml");
+  writeFileSync(meshFile, SMALL_MESH);
+  const env = { ...process.env, SKIFF_RUN_DIR: runDir, SKIFF_NETNS_TAG: TAG, SKIFF_NETNS_SUBNET: SUBNET };
+  await cleanupNetns(TAG);
+  const start = async (): Promise<{ child: ReturnType<typeof spawn>; exited: Promise<number | null>; output: () => string }> => {
+    const child = spawn(process.execPath, [SKIFF, "up", "--netns", "-f", meshFile, "--port", String(await kernelFreePort()), "--wait", "60"], { env, stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    child.stdout?.on("data", (c: Buffer) => (out += c.toString()));
+    child.stderr?.on("data", (c: Buffer) => (out += c.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+    for (let i = 0; i < 900 && !/skiff up: (ready|not ready)/.test(out) && child.exitCode === null; i++) await new Promise((r) => setTimeout(r, 100));
+    return { child, exited, output: () => out };
+  };
+  const running: { child: ReturnType<typeof spawn>; exited: Promise<number | null> }[] = [];
+  t.after(async () => {
+    for (const r of running) if (r.child.exitCode === null) r.child.kill("SIGKILL");
+    const state = readState(runDir);
+    if (state) sweepStale(state);
+    await cleanupNetns(TAG);
+  });
+
+  const first = await start();
+  running.push(first);
+  assert.match(first.output(), /skiff up: ready/, first.output());
+  const pids = (readState(runDir)?.processes ?? []).map((p) => p.pid).filter((p): p is number => p !== undefined);
+  assert.equal(pids.length, 3, "gateway, app and sidecar");
+  first.child.kill("SIGKILL");
+  await first.exited;
+  // Killed outright: its children and its network outlive it.
+  assert.ok(pids.some(alive));
+  assert.deepEqual((await listNetns(TAG)).namespaces, [namespaceName(TAG, "hello-0.crash")]);
+
+  const second = await start();
+  running.push(second);
+  assert.match(second.output(), /stopped 3 process\(es\) left running by an earlier mesh/, second.output());
+  assert.match(second.output(), /skiff up: ready/, second.output());
+  for (const pid of pids) assert.equal(alive(pid), false, `process ${pid} of the killed mesh still runs`);
+  second.child.kill("SIGTERM");
+  assert.equal(await second.exited, 0, second.output());
+  assert.deepEqual(await listNetns(TAG), { namespaces: [], links: [], iptablesChains: [], etcDirs: [] });
 });
