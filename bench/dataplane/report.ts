@@ -20,6 +20,9 @@ export interface PathResult extends PathFigures {
   non2xx: number;
   achieved_rps: number;
   cpu_cores_at_rate: number;
+  /** Per repetition, when there were several. */
+  cpu_s_per_1k_runs?: number[];
+  p99_ms_runs?: number[];
 }
 
 export interface DataplaneResults {
@@ -35,12 +38,12 @@ export function markdownTable(
   out: DataplaneResults,
   details: Record<string, PathResult>,
   notAvailable: Record<string, string>,
-  run: { rate: number; connections: number; seconds: number; satSeconds: number },
+  run: { rate: number; connections: number; seconds: number; repeats: number; satSeconds: number },
 ): string {
   const direct = out.paths.direct;
   const lines = [
     `Data plane, ${out.date} — ${out.machine}`,
-    `Open loop ${run.rate} rps over ${run.connections} keep-alive connections, ${run.seconds} s measured; saturation: wrk -c16, ${run.satSeconds} s. 1 KB responses.`,
+    `Open loop ${run.rate} rps over ${run.connections} keep-alive connections, ${run.repeats} × ${run.seconds} s measured per path (repetitions interleaved across paths; each figure is the median repetition, peak RSS the largest); saturation: wrk -c16, ${run.satSeconds} s. 1 KB responses.`,
     "",
     "| path | CPU s / 1k req | proxy cores at rate | peak RSS MB (largest proxy / all) | p50 ms | p90 ms | p99 ms | max ms | p90 added | p99 added | saturation rps | rps per proxy core | errors |",
     "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
@@ -59,5 +62,10 @@ export function markdownTable(
     return [`| ${a} / ${b} | ${f(x.cpu_s_per_1k / y.cpu_s_per_1k, 2)}× | ${f(x.rss_mb / y.rss_mb, 1)}× | ${f(x.rps / y.rps, 2)}× |`];
   };
   lines.push("", "| ratio | CPU per request | peak RSS | rps per proxy core |", "|---|---|---|---|", ...ratio("skiff-sidecar", "haproxy"), ...ratio("skiff-mesh-plain", "haproxy-tls-pair"), ...ratio("skiff-sidecar", "nginx"));
+  const spread = Object.entries(details).filter(([, d]) => (d.cpu_s_per_1k_runs?.length ?? 0) > 1);
+  if (spread.length) {
+    lines.push("", "Per repetition, CPU s / 1k requests | p99 ms:", "");
+    for (const [n, d] of spread) lines.push(`- ${n}: ${d.cpu_s_per_1k_runs!.map((x) => x.toFixed(3)).join(", ")} | ${d.p99_ms_runs!.map((x) => x.toFixed(1)).join(", ")}`);
+  }
   return lines.join("\n");
 }

@@ -27,8 +27,9 @@ const profile = args.has("--profile");
 const num = (name: string, dflt: number): number => (process.env[name] ? Number(process.env[name]) : dflt);
 const RATE = num("BENCH_RATE", 1000);
 const CONNECTIONS = num("BENCH_CONNECTIONS", 4);
-const SECONDS = num("BENCH_SECONDS", quick ? 5 : 20);
-const WARMUP = num("BENCH_WARMUP", quick ? 2 : 5);
+const SECONDS = num("BENCH_SECONDS", quick ? 5 : 10);
+const WARMUP = num("BENCH_WARMUP", quick ? 2 : 3);
+const REPEATS = num("BENCH_REPEATS", quick ? 1 : 3);
 const SAT_SECONDS = num("BENCH_SAT_SECONDS", quick ? 3 : 10);
 // Two cores: the load generator, wrk, the upstream and the control plane share CPU 0;
 // the proxies under test get CPU 1 to themselves.
@@ -112,11 +113,17 @@ async function main(): Promise<void> {
     ].filter((p) => !profile || p.name.startsWith("skiff"));
 
     for (const p of paths) await checkPath(p);
-    const results: Record<string, PathResult> = {};
-    for (const p of paths) {
-      process.stderr.write(`bench: ${p.name}: ${RATE} rps over ${CONNECTIONS} connections, ${WARMUP} s warm-up + ${SECONDS} s\n`);
-      results[p.name] = await openLoop(p);
+    // Repetitions interleaved across paths, then the median of each figure: on a shared
+    // machine a burst of someone else's work then spoils one repetition, not a path.
+    const runs = new Map<string, PathResult[]>(paths.map((p) => [p.name, []]));
+    for (let r = 0; r < REPEATS; r++) {
+      for (const p of paths) {
+        process.stderr.write(`bench: ${p.name} (${r + 1}/${REPEATS}): ${RATE} rps over ${CONNECTIONS} connections, ${WARMUP} s warm-up + ${SECONDS} s\n`);
+        runs.get(p.name)!.push(await openLoop(p));
+      }
     }
+    const results: Record<string, PathResult> = {};
+    for (const p of paths) results[p.name] = medianResult(runs.get(p.name)!);
     for (const p of paths) {
       process.stderr.write(`bench: ${p.name}: saturation (wrk, ${SAT_SECONDS} s)\n`);
       Object.assign(results[p.name], await saturation(p, dir));
@@ -130,7 +137,7 @@ async function main(): Promise<void> {
       const r = results[name];
       if (r) out.paths[name] = { cpu_s_per_1k: r.cpu_s_per_1k, rss_mb: r.rss_mb, p50_ms: r.p50_ms, p90_ms: r.p90_ms, p99_ms: r.p99_ms, max_ms: r.max_ms, rps: r.rps };
     }
-    const table = markdownTable(out, results, notAvailable, { rate: RATE, connections: CONNECTIONS, seconds: SECONDS, satSeconds: SAT_SECONDS }) + `\n\n${idle}\nMachine load (1-minute average) at the start ${loadAtStart}, at the end ${readFileSync("/proc/loadavg", "utf8").split(" ")[0]} on ${cpus().length} cores${NICE ? `; bench processes at nice ${NICE}` : ""}.`;
+    const table = markdownTable(out, results, notAvailable, { rate: RATE, connections: CONNECTIONS, seconds: SECONDS, repeats: REPEATS, satSeconds: SAT_SECONDS }) + `\n\n${idle}\nMachine load (1-minute average) at the start ${loadAtStart}, at the end ${readFileSync("/proc/loadavg", "utf8").split(" ")[0]} on ${cpus().length} cores${NICE ? `; bench processes at nice ${NICE}` : ""}.`;
     process.stdout.write(table + "\n");
     if (profile) {
       for (const p of procs.filter((x) => x.name.startsWith("skiff proxy"))) await stop(p);
@@ -247,6 +254,33 @@ async function openLoop(p: PathDef): Promise<PathResult> {
     non2xx: out.non2xx,
     achieved_rps: round(requests / out.wallS, 1),
     cpu_cores_at_rate: pids.length ? round((cpu1 - cpu0) / out.wallS, 3) : 0,
+  };
+}
+
+/** Per figure, the median over repetitions (peak memory: the largest; counts: summed). */
+function medianResult(rs: PathResult[]): PathResult {
+  const med = (f: (r: PathResult) => number): number => {
+    const v = rs.map(f).sort((a, b) => a - b);
+    return v[Math.floor((v.length - 1) / 2)];
+  };
+  return {
+    cpu_s_per_1k: med((r) => r.cpu_s_per_1k),
+    rss_mb: Math.max(...rs.map((r) => r.rss_mb)),
+    rss_total_mb: Math.max(...rs.map((r) => r.rss_total_mb)),
+    p50_ms: med((r) => r.p50_ms),
+    p90_ms: med((r) => r.p90_ms),
+    p99_ms: med((r) => r.p99_ms),
+    max_ms: med((r) => r.max_ms),
+    rps: 0,
+    sat_rps: 0,
+    sat_cpu_cores: 0,
+    requests: rs.reduce((n, r) => n + r.requests, 0),
+    errors: rs.reduce((n, r) => n + r.errors, 0),
+    non2xx: rs.reduce((n, r) => n + r.non2xx, 0),
+    achieved_rps: med((r) => r.achieved_rps),
+    cpu_cores_at_rate: med((r) => r.cpu_cores_at_rate),
+    cpu_s_per_1k_runs: rs.map((r) => r.cpu_s_per_1k),
+    p99_ms_runs: rs.map((r) => r.p99_ms),
   };
 }
 
