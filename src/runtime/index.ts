@@ -11,4 +11,5 @@ export { hostPortFor, mapGatewayPorts, withGatewayPorts, GATEWAY_HTTP_PORT_KEY }
 export { planReplica, assignPorts, portsNeeded, workloadEntryFor, sidecarBootstrap, injectionEnabled, probePort, HEALTH_ANNOTATION, type ReplicaPlan, type ReplicaPorts, type AppPort } from "./plan.ts";
 export type { ReplicaStatus } from "./replica.ts";
 export { NetnsMode, NetnsModeError, NETNS_TAG_ENV, NETNS_SUBNET_ENV, netnsKey, type NetnsModeOptions } from "./netns-mode.ts";
+export { netnsSupport } from "./netns/index.ts";
 export { planNetnsReplica, netnsAppPorts, netnsSidecarBootstrap, NETNS_ADMIN_PORT, NETNS_FIRST_ASSIGNED_PORT } from "./netns-mode-plan.ts";

@@ -9,7 +9,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFile, spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -319,4 +319,14 @@ test("a netns mesh killed outright: the next skiff up --netns stops its processe
   second.child.kill("SIGTERM");
   assert.equal(await second.exited, 0, second.output());
   assert.deepEqual(await listNetns(TAG), { namespaces: [], links: [], iptablesChains: [], etcDirs: [] });
+});
+
+test("skiff up --netns run by an ordinary user is refused at once, saying why and how to run instead", { skip, timeout: 60_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), "skiff-netns-user-"));
+  chmodSync(dir, 0o777);
+  // nobody (65534): the checkout is world-readable; the run directory is the user's own.
+  const r = await exec("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", "env", `SKIFF_RUN_DIR=${join(dir, "run")}`, `HOME=${dir}`, process.execPath, SKIFF, "up", "--netns", "-f", join(SAMPLES, "mesh.yaml"), "--port", String(await kernelFreePort())]);
+  assert.equal(r.code, 1, r.stdout + r.stderr);
+  assert.match(r.stderr, /netns mode needs root .*; run without --netns for process mode/);
+  assert.equal(r.stdout, "", "nothing was started");
 });

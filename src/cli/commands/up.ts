@@ -4,7 +4,7 @@
 import { createServer } from "node:net";
 import { parseArgs } from "node:util";
 import { formatDiagnostic, type Diagnostic } from "../../api/index.ts";
-import { LocalMesh, MeshApiServer, readState, runDir, runningMesh, sweepStale, type MeshStatus } from "../../runtime/index.ts";
+import { LocalMesh, MeshApiServer, netnsSupport, readState, runDir, runningMesh, sweepStale, type MeshStatus } from "../../runtime/index.ts";
 import { loadMeshConfigFile, type MeshConfig } from "../../pilot/index.ts";
 
 export const summary = "run a whole mesh on this machine: control plane, ingress gateway, workloads with sidecars";
@@ -115,6 +115,14 @@ export async function up(opts: UpOptions): Promise<number> {
   if (existing) {
     console.error(`skiff up: a mesh is already running (pid ${existing.pid}, run directory ${dir}); stop it first (Ctrl-C in its terminal, or kill ${existing.pid})`);
     return 1;
+  }
+  if (opts.netns) {
+    // Before anything starts: a clear refusal rather than a half-started mesh.
+    const support = await netnsSupport();
+    if (!support.ok) {
+      console.error(`skiff up: ${support.reason}; run without --netns for process mode`);
+      return 1;
+    }
   }
   if (!(await portFree(opts.httpPort))) {
     console.error(`skiff up: port ${opts.httpPort} on 127.0.0.1 is in use, so the ingress gateway could not listen there; stop what uses it or pick another with --port`);
