@@ -268,6 +268,7 @@ export class HttpStream implements Exchange {
       });
       body.on("end", () => {
         const t = grpcTrailers ? { ...grpcTrailers, ...trailers() } : trailers();
+        this.telemetry?.onTrailers(t);
         if (Object.keys(t).length > 0) res.addTrailers(t);
         res.end();
         resolve();

@@ -31,7 +31,7 @@ import { obj, type Json } from "./json.ts";
 import type { HttpFilter } from "./http-filter.ts";
 import type { HeaderMap } from "./header-mutation.ts";
 import type { HeaderBag } from "../telemetry/index.ts";
-import { formatResponseFlags, type RequestContext } from "./request-context.ts";
+import { ResponseFlag, formatResponseFlags, type RequestContext } from "./request-context.ts";
 import { compileAccessLogs, writeAccessLogs, type AccessLogSink } from "./filters/access-log.ts";
 import { IstioStatsFilter } from "./filters/stats.ts";
 import { MetadataExchangeFilter } from "./filters/metadata-exchange.ts";
@@ -64,7 +64,13 @@ export class RequestTelemetry {
   sampled = false;
   startMs = 0;
   responseHeaders: HeaderMap | undefined = undefined;
+  responseTrailers: Record<string, string> | undefined = undefined;
   constructor(readonly owner: HcmTelemetry) {}
+
+  /** Called by the HCM with the trailers relayed downstream (gRPC's status lives there). */
+  onTrailers(t: Record<string, string>): void {
+    this.responseTrailers = t;
+  }
 
   /** Called by the HCM right before the response head goes out. */
   onResponseHeaders(h: HeaderMap): void {
@@ -92,6 +98,7 @@ export class RequestTelemetry {
     this.sampled = false;
     this.startMs = 0;
     this.responseHeaders = undefined;
+    this.responseTrailers = undefined;
   }
 }
 
@@ -103,6 +110,25 @@ function flagsText(bits: number): string {
     flagText.set(bits, t);
   }
   return t;
+}
+
+/** Envoy's %RESPONSE_CODE_DETAILS% for the local replies the proxy makes, by the flag that caused them. */
+const DETAILS_BY_FLAG: readonly (readonly [number, string])[] = [
+  [ResponseFlag.NR, "route_not_found"],
+  [ResponseFlag.NC, "cluster_not_found"],
+  [ResponseFlag.UH, "no_healthy_upstream"],
+  [ResponseFlag.UO, "upstream_reset_before_response_started{overflow}"],
+  [ResponseFlag.UT, "upstream_response_timeout"],
+  [ResponseFlag.UF, "upstream_reset_before_response_started{remote_connection_failure}"],
+  [ResponseFlag.FI, "fault_filter_abort"],
+  [ResponseFlag.UC, "upstream_reset_before_response_started{connection_termination}"],
+  [ResponseFlag.UR, "upstream_reset_after_response_started{remote_reset}"],
+  [ResponseFlag.DC, "downstream_remote_disconnect"],
+];
+
+function codeDetails(ctx: RequestContext): string {
+  for (const [flag, text] of DETAILS_BY_FLAG) if (ctx.responseFlags & flag) return text;
+  return ctx.upstreamStartNs !== 0n && ctx.responseCode > 0 ? "via_upstream" : "";
 }
 
 const codeText: string[] = [];
@@ -216,7 +242,7 @@ export class HcmTelemetry {
     if (st.responseHeaders) r.responseHeaders = st.responseHeaders as HeaderBag;
     r.protocol = ctx.protocol;
     r.responseCode = ctx.responseCode;
-    r.responseCodeDetails = ctx.responseCodeDetails || (ctx.upstreamStartNs !== 0n && ctx.responseFlags === 0 && ctx.responseCode > 0 ? "via_upstream" : "");
+    r.responseCodeDetails = ctx.responseCodeDetails || codeDetails(ctx);
     r.responseFlags = flagsText(ctx.responseFlags);
     const clen = s.headers["content-length"];
     r.bytesReceived = ctx.bytesReceived || (typeof clen === "string" ? Number(clen) || 0 : 0);
@@ -240,8 +266,9 @@ export class HcmTelemetry {
     r.requestedServerName = ctx.requestedServerName;
     r.routeName = ctx.routeName;
     r.downstreamPeerUriSan = ctx.peerPrincipal;
-    const gs = st.responseHeaders?.["grpc-status"];
-    r.grpcStatus = typeof gs === "string" ? Number(gs) : -1;
+    if (st.responseTrailers) r.responseTrailers = st.responseTrailers;
+    const gs = st.responseTrailers?.["grpc-status"] ?? st.responseHeaders?.["grpc-status"];
+    r.grpcStatus = typeof gs === "string" && gs !== "" ? Number(gs) : -1;
   }
 
   private directRemote(s: TelemetryStream, address: string): string {
