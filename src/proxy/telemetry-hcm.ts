@@ -12,6 +12,7 @@
 // WHY the per-request state is pooled and metric handles live on the decoded peer:
 // label tuples are resolved once per (peer, destination service) and a request only walks
 // the last four labels (code, grpc status, flags, security policy), with no strings built.
+import { isIP } from "node:net";
 import {
   ISTIO_PEER_LABEL_COUNT,
   decideSampling,
@@ -261,7 +262,8 @@ export class HcmTelemetry {
     r.upstreamRequestAttemptCount = ctx.attempts;
     r.downstreamLocalAddress = hostPort(ctx.downstreamLocalAddress, ctx.downstreamLocalPort);
     const remote = ctx.downstreamRemoteAddress;
-    r.downstreamRemoteAddress = remote === ctx.directRemoteAddress ? this.directRemote(s, remote) : remote.includes(":") && !remote.includes("::") ? remote : `${remote}:0`;
+    // An address taken from x-forwarded-for has no port: Envoy prints it with port 0.
+    r.downstreamRemoteAddress = remote === ctx.directRemoteAddress ? this.directRemote(s, remote) : isIP(remote) ? hostPort(remote, 0) : remote;
     r.downstreamDirectRemoteAddress = this.directRemote(s, ctx.directRemoteAddress);
     r.requestedServerName = ctx.requestedServerName;
     r.routeName = ctx.routeName;
