@@ -7,6 +7,9 @@ import type { Diagnostic } from "../api/index.ts";
 import { Registry } from "../registry/index.ts";
 import { defaultMeshConfig, translate as defaultTranslate, type MeshConfig, type MeshSnapshot } from "./translate/index.ts";
 import { AdsServer, MonitoringServer, defaultLog, type LogFn, type SnapshotProvider, type TranslateFn } from "./xds/index.ts";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { CACERTS_FILES, CONTROL_PLANE_DNS_NAMES, CONTROL_PLANE_IPS, MeshCa, RotatingServingCertificate, RuntimeTokenIssuer, RuntimeTokenVerifier, addCaService } from "../ca/index.ts";
 
 export interface ControlPlaneOptions {
   /** Config files and directories (watched). */
@@ -15,6 +18,17 @@ export interface ControlPlaneOptions {
   xdsPort?: number;
   /** 15014 by default; 0 picks a free port. */
   monitoringPort?: number;
+  /**
+   * Istio's 15012: xDS and the CA service together over TLS (serving certificate from the
+   * mesh CA). Undefined: not served (plaintext xDS only). 0 picks a free port.
+   */
+  xdsTlsPort?: number;
+  /**
+   * Where the mesh CA lives (needed with xdsTlsPort): Istio cacerts files (root-cert.pem
+   * present) or a self-signed root, created on first use and kept; also the runtime's
+   * token key (token-key.pem) whose tokens the CA accepts.
+   */
+  caDir?: string;
   /** Address both servers bind; loopback by default (plaintext xDS is for local use). */
   host?: string;
   mesh?: Partial<MeshConfig>;
@@ -65,7 +79,8 @@ export class ControlPlane {
   readonly #monitoring: MonitoringServer;
   readonly #opts: ControlPlaneOptions;
   readonly #cleanups: (() => void)[] = [];
-  #ports: { xds: number; monitoring: number } | undefined;
+  #ports: { xds: number; monitoring: number; xdsTls?: number } | undefined;
+  #ca: { ca: MeshCa; tokens: RuntimeTokenIssuer; serving: RotatingServingCertificate } | undefined;
 
   constructor(opts: ControlPlaneOptions) {
     this.#opts = opts;
@@ -86,7 +101,7 @@ export class ControlPlane {
   }
 
   /** Loads the files, then serves xDS and monitoring; returns the bound ports. */
-  async start(): Promise<{ xds: number; monitoring: number }> {
+  async start(): Promise<{ xds: number; monitoring: number; xdsTls?: number }> {
     if (this.#opts.onDiagnostics) this.#cleanups.push(this.#files.onDiagnostics(this.#opts.onDiagnostics));
     await this.#files.start();
     this.#opts.onDiagnostics?.(this.#files.diagnostics());
@@ -99,6 +114,7 @@ export class ControlPlane {
       const xds = await this.ads.start(this.#opts.xdsPort ?? 15010, host);
       const monitoring = await this.#monitoring.start(this.#opts.monitoringPort ?? 15014, host);
       this.#ports = { xds, monitoring };
+      if (this.#opts.xdsTlsPort !== undefined) this.#ports.xdsTls = await this.#startSecure(this.#opts.xdsTlsPort, host);
       return this.#ports;
     } catch (err) {
       // Release the file watchers and the other server, or the process would hang on.
@@ -107,8 +123,24 @@ export class ControlPlane {
     }
   }
 
-  get ports(): { xds: number; monitoring: number } | undefined {
+  get ports(): { xds: number; monitoring: number; xdsTls?: number } | undefined {
     return this.#ports;
+  }
+
+  /** The mesh CA and the runtime token issuer it trusts (with xdsTlsPort), for the runtime. */
+  get meshCa(): { ca: MeshCa; tokens: RuntimeTokenIssuer } | undefined {
+    return this.#ca;
+  }
+
+  async #startSecure(port: number, host: string): Promise<number> {
+    const dir = this.#opts.caDir;
+    if (!dir) throw new Error("the control plane's TLS port (--xds-tls-port) needs a CA directory (--ca-dir)");
+    const ca = await MeshCa.load({ kind: existsSync(join(dir, CACERTS_FILES.root)) ? "cacerts" : "self-signed", dir });
+    const tokens = await RuntimeTokenIssuer.loadOrCreate(dir);
+    const serving = await RotatingServingCertificate.create(ca, { dnsNames: [...CONTROL_PLANE_DNS_NAMES], ips: [...CONTROL_PLANE_IPS] });
+    this.#ca = { ca, tokens, serving };
+    const tokenVerifier = new RuntimeTokenVerifier({ publicKeysPem: [tokens.publicKeyPem] });
+    return this.ads.serveSecure(port, host, serving.credentials(), (server) => addCaService(server, { ca, tokenVerifier }));
   }
 
   diagnostics(): Diagnostic[] {
@@ -121,5 +153,6 @@ export class ControlPlane {
     this.#registry.close();
     await this.#monitoring.stop();
     await this.ads.stop();
+    this.#ca?.serving.stop();
   }
 }

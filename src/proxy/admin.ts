@@ -66,6 +66,7 @@ export function configDump(proxy: Proxy): Json {
           .sort((a, b) => (a.table.name < b.table.name ? -1 : 1))
           .map((r) => ({ version_info: r.version, route_config: withType(r.json, TypeUrl.route), last_updated: r.lastUpdated.toISOString() })),
       },
+      secretsDump(proxy),
       {
         "@type": dumpType("EndpointsConfigDump"),
         dynamic_endpoint_configs: clusters
@@ -73,6 +74,20 @@ export function configDump(proxy: Proxy): Json {
           .map((c) => ({ version_info: version("EDS"), endpoint_config: withType(c.loadAssignment!, TypeUrl.endpoint), last_updated: c.lastUpdated.toISOString() })),
       },
     ],
+  };
+}
+
+/** Envoy's SecretsConfigDump: SDS secrets with PEM as inline_bytes and private keys redacted. */
+function secretsDump(proxy: Proxy): Json {
+  const b64 = (pem: string): string => Buffer.from(pem, "utf8").toString("base64");
+  return {
+    "@type": dumpType("SecretsConfigDump"),
+    dynamic_active_secrets: proxy.secrets.list().map(([name, e]) => {
+      const secret: Json = { "@type": TypeUrl.secret, name };
+      if (e.secret.certificateChain) secret.tls_certificate = { certificate_chain: { inline_bytes: b64(e.secret.certificateChain) }, private_key: { inline_string: "[redacted]" } };
+      if (e.secret.trustedCa) secret.validation_context = { trusted_ca: { inline_bytes: b64(e.secret.trustedCa) } };
+      return { name, version_info: e.version, last_updated: e.lastUpdated.toISOString(), secret };
+    }),
   };
 }
 

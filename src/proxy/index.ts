@@ -5,3 +5,4 @@ export { loadBootstrap, parseBootstrap, modeFromNodeId, BootstrapError, type Boo
 export { Logger, type LogLevel } from "./log.ts";
 export { RequestContext, ResponseFlag, formatResponseFlags, type RequestObserver } from "./request-context.ts";
 export { configDump } from "./admin.ts";
+export { secretTable } from "./secret-table.ts";

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { kindInfo, resourceKey, type AnyResource, type Diagnostic, type Resource } from "../api/index.ts";
 import { MemorySource, ownerOf } from "../config/index.ts";
 import { ControlPlane, translate, type MeshConfig } from "../pilot/index.ts";
-import { buildBootstrap, proxyCommand } from "../agent/index.ts";
+import { agentEnvironment, buildBootstrap, proxyCommand } from "../agent/index.ts";
 import { GATEWAY_HTTP_PORT_KEY, withGatewayPorts } from "./gateway-ports.ts";
 import { assignPorts, baseDir, injectionEnabled, planReplica, portsNeeded, workloadEntryFor } from "./plan.ts";
 import { PortAllocator } from "./ports.ts";
@@ -104,6 +104,9 @@ export class LocalMesh {
       files: opts.files,
       xdsPort: 0,
       monitoringPort: 0,
+      // Istio's 15012 (xDS and the CA over TLS), so sidecars get certificates: mesh mTLS.
+      xdsTlsPort: 0,
+      caDir: join(opts.runDir, "ca"),
       mesh: { ...opts.mesh, ...(opts.domain ? { domain: opts.domain } : {}) },
       translate: withGatewayPorts(translate),
       onDiagnostics: opts.onDiagnostics,
@@ -165,6 +168,19 @@ export class LocalMesh {
     throw new Error(`not ready after ${timeoutMs / 1000} s: ${[...(this.status().gateway.ready ? [] : ["gateway"]), ...waiting].join(", ")}`);
   }
 
+  /**
+   * Mesh mTLS (minimal hook, see docs/security-identity.md): a service-account token from
+   * the runtime's key, which the control plane's CA trusts, and where the CA is.
+   */
+  async #agentEnv(name: string, namespace: string, serviceAccount: string): Promise<Record<string, string> | undefined> {
+    const mesh = this.cp.meshCa;
+    const tlsPort = this.cp.ports?.xdsTls;
+    if (!mesh || tlsPort === undefined) return undefined;
+    // Read for every certificate request; long enough for the rotations of a local session.
+    const token = await mesh.tokens.issue({ namespace, serviceAccount }, { ttlSeconds: 7 * 24 * 3600 });
+    return agentEnvironment({ dir: join(this.#opts.runDir, "identity"), name, caAddress: `127.0.0.1:${tlsPort}`, rootsPem: mesh.ca.rootsPem(), token });
+  }
+
   async #startGateway(): Promise<void> {
     this.#gatewayAdminPort = await this.#ports.allocate();
     const bootstrap = buildBootstrap({
@@ -186,7 +202,7 @@ export class LocalMesh {
       name: GATEWAY_NAME,
       ...proxyCommand(file),
       cwd: this.#opts.runDir,
-      env: { ...process.env },
+      env: { ...process.env, ...(await this.#agentEnv(`${GATEWAY_NAMESPACE}.${GATEWAY_NAME}`, GATEWAY_NAMESPACE, `${GATEWAY_NAME}-service-account`)) },
       logFile: join(this.#logDir, `${GATEWAY_NAMESPACE}.${GATEWAY_NAME}.proxy.log`),
       onChange: (p) => {
         if (p.state === "running") this.#gatewayProbe?.start();
@@ -242,7 +258,9 @@ export class LocalMesh {
     if (this.#netns) return this.#startNetnsReplica(w, index, sidecar, this.#netns);
     const ports = await this.#ports.allocateMany(portsNeeded(w, sidecar));
     const plan = planReplica(w, index, assignPorts(w, sidecar, ports), baseDir(w));
+    const sidecarEnv = sidecar ? await this.#agentEnv(`${plan.namespace}.${plan.name}`, plan.namespace, plan.serviceAccount) : undefined;
     const replica = new Replica({
+      sidecarEnv,
       plan,
       probe: w.spec.readinessProbe,
       logDir: this.#logDir,

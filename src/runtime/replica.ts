@@ -46,6 +46,8 @@ export interface ReplicaOptions {
   onChange: (replica: Replica) => void;
   /** netns mode; absent: a host process on loopback (process mode). */
   placement?: ReplicaPlacement;
+  /** Extra environment of the sidecar: the agent's CA address, root and token (mesh mTLS). */
+  sidecarEnv?: Record<string, string>;
 }
 
 export class Replica {
@@ -96,7 +98,7 @@ export class Replica {
         ...(placement ? placement.wrap([launch.command, ...launch.args], true) : launch),
         // As the proxy user, the app's directory may be out of reach (a 0700 home or temp dir).
         cwd: placement ? placement.bootstrapDir : plan.cwd,
-        env: { ...process.env },
+        env: { ...process.env, ...opts.sidecarEnv },
         logFile: join(opts.logDir, `${plan.namespace}.${plan.name}.proxy.log`),
         onChange: (p) => {
           if (p.state === "running") this.#sidecarProbe?.start();

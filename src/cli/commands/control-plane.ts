@@ -13,6 +13,9 @@ const USAGE = `usage: skiff control-plane -f PATH [-f PATH...] [--xds-port PORT]
       --xds-port PORT      ADS (gRPC, plaintext) port (default 15010; 0 picks a free one)
       --monitoring-port PORT
                            /metrics and /debug port (default 15014; 0 picks a free one)
+      --xds-tls-port PORT  Istio's 15012: xDS and the CA service over TLS (off unless given; 0 picks a free one)
+      --ca-dir DIR         the mesh CA (Istio cacerts files, or a self-signed root made there and kept;
+                           default .skiff/ca) and the runtime token key the CA trusts
       --address ADDR       address to listen on (default 127.0.0.1)
       --domain DOMAIN      DNS domain of services (default cluster.local)
       --mesh-config FILE   Istio meshConfig YAML (access logs, tracing, providers, trustDomain, ...)
@@ -38,6 +41,8 @@ export async function run(args: string[]): Promise<number> {
         filename: { type: "string", short: "f", multiple: true },
         "xds-port": { type: "string" },
         "monitoring-port": { type: "string" },
+        "xds-tls-port": { type: "string" },
+        "ca-dir": { type: "string", default: ".skiff/ca" },
         address: { type: "string", default: "127.0.0.1" },
         domain: { type: "string", default: "cluster.local" },
         "mesh-config": { type: "string" },
@@ -56,10 +61,12 @@ export async function run(args: string[]): Promise<number> {
   const files = [...(values.filename ?? []), ...positionals];
   let xdsPort: number;
   let monitoringPort: number;
+  let xdsTlsPort: number | undefined;
   try {
     if (files.length === 0) throw new UsageError("no config given (use -f PATH)");
     xdsPort = port(values["xds-port"], "--xds-port", 15010);
     monitoringPort = port(values["monitoring-port"], "--monitoring-port", 15014);
+    xdsTlsPort = values["xds-tls-port"] === undefined ? undefined : port(values["xds-tls-port"], "--xds-tls-port", 15012);
   } catch (err) {
     console.error(`skiff control-plane: ${(err as Error).message}\n\n${USAGE}`);
     return 2;
@@ -78,6 +85,8 @@ export async function run(args: string[]): Promise<number> {
     files,
     xdsPort,
     monitoringPort,
+    xdsTlsPort,
+    caDir: values["ca-dir"],
     host: values.address,
     // A bad mesh config throws MeshConfigLoadError: main prints its file:line lines, no stack.
     mesh: { ...(values["mesh-config"] ? loadMeshConfigFile(values["mesh-config"]) : {}), domain: values.domain },
@@ -85,7 +94,7 @@ export async function run(args: string[]): Promise<number> {
   });
   const ports = await cp.start();
   // One parseable line: tests and scripts read the ports from it.
-  console.log(`skiff control-plane: xDS on ${values.address}:${ports.xds}, monitoring on http://${values.address}:${ports.monitoring} (${cp.store.all().length} config objects)`);
+  console.log(`skiff control-plane: xDS on ${values.address}:${ports.xds}, monitoring on http://${values.address}:${ports.monitoring} (${cp.store.all().length} config objects)${ports.xdsTls !== undefined ? `; xDS and CA over TLS on ${values.address}:${ports.xdsTls}, CA in ${values["ca-dir"]}` : ""}`);
 
   await new Promise<void>((resolve) => {
     const stop = (): void => {

@@ -1,16 +1,17 @@
 // `skiff proxy-config cluster|listener|route|endpoint <admin-address>`: what a proxy runs,
 // from its /config_dump, as tables like istioctl's (or the raw dump with -o json).
 import { parseArgs } from "node:util";
+import { secretTable } from "../../proxy/index.ts";
 
 export const summary = "show a proxy's clusters, listeners, routes or endpoints (from its admin /config_dump)";
 
-const USAGE = `usage: skiff proxy-config cluster|listener|route|endpoint ADMIN [-o table|json]
+const USAGE = `usage: skiff proxy-config cluster|listener|route|endpoint|secret ADMIN [-o table|json]
 
   ADMIN                the proxy's admin address: http://127.0.0.1:15000, 127.0.0.1:15000 or a port
   -o, --output FORMAT  table (default) or json (the matching part of /config_dump)`;
 
 type Json = Record<string, unknown>;
-const kinds = { cluster: "ClustersConfigDump", listener: "ListenersConfigDump", route: "RoutesConfigDump", endpoint: "EndpointsConfigDump" } as const;
+const kinds = { cluster: "ClustersConfigDump", listener: "ListenersConfigDump", route: "RoutesConfigDump", endpoint: "EndpointsConfigDump", secret: "SecretsConfigDump" } as const;
 type Kind = keyof typeof kinds;
 
 function adminUrl(arg: string): string {
@@ -105,7 +106,7 @@ export function endpointTable(dump: Json): string {
   return table(["ENDPOINT", "STATUS", "CLUSTER"], rows);
 }
 
-const formatters: Record<Kind, (dump: Json) => string> = { cluster: clusterTable, listener: listenerTable, route: routeTable, endpoint: endpointTable };
+const formatters: Record<Kind, (dump: Json) => string> = { cluster: clusterTable, listener: listenerTable, route: routeTable, endpoint: endpointTable, secret: secretTable };
 
 export async function run(args: string[]): Promise<number> {
   let values;
@@ -126,7 +127,7 @@ export async function run(args: string[]): Promise<number> {
   }
   const kindArg = (positionals[0] ?? "").replace(/s$/, "");
   if (!(kindArg in kinds) || positionals.length !== 2) {
-    console.error(`skiff proxy-config: expected a kind (cluster, listener, route, endpoint) and the proxy's admin address\n\n${USAGE}`);
+    console.error(`skiff proxy-config: expected a kind (cluster, listener, route, endpoint, secret) and the proxy's admin address\n\n${USAGE}`);
     return 2;
   }
   if (values.output !== "table" && values.output !== "json") {

@@ -2,6 +2,7 @@
 // runs Skiff's proxy (sidecar or gateway, from the node id) driven by xDS.
 import { parseArgs } from "node:util";
 import { BootstrapError, Logger, Proxy, loadBootstrap, parseBootstrap, type Bootstrap, type LogLevel } from "../../proxy/index.ts";
+import { AGENT_ENV, agentSettingsFromEnv, startWorkloadAgent, type RunningWorkloadAgent } from "../../agent/index.ts";
 
 export const summary = "run Skiff's proxy (sidecar or gateway) driven by xDS";
 
@@ -14,7 +15,11 @@ const USAGE = `usage: skiff proxy [--bootstrap FILE] [--node-id ID] [--xds-addre
   --log-level LEVEL         trace, debug, info (default), warning, error, critical, off
 
 Without --bootstrap, --node-id and --xds-address are required.
-SIGTERM drains listeners (in-flight requests finish), then exits.`;
+SIGTERM drains listeners (in-flight requests finish), then exits.
+
+Mesh mTLS: with ${AGENT_ENV.caAddress}, ${AGENT_ENV.caRootFile} and ${AGENT_ENV.tokenFile} in the environment
+the workload agent runs beside the proxy: it gets and rotates the workload's certificate
+from the mesh CA and serves it to the proxy over SDS (the sds-grpc cluster).`;
 
 export async function run(args: string[]): Promise<number> {
   let values;
@@ -62,9 +67,22 @@ export async function run(args: string[]): Promise<number> {
     throw err;
   }
   const logger = new Logger(values["log-level"] as LogLevel);
+  // The agent first (Istio's pilot-agent): the proxy reaches it through sds-grpc.
+  let agent: RunningWorkloadAgent | undefined;
+  try {
+    const meta = bootstrap.node.metadata as { NAMESPACE?: string; SERVICE_ACCOUNT?: string };
+    const settings = agentSettingsFromEnv(process.env, { namespace: meta.NAMESPACE, serviceAccount: meta.SERVICE_ACCOUNT });
+    if (settings) {
+      agent = await startWorkloadAgent({ ...settings, log: (level, msg) => logger.log(level, `agent: ${msg}`) });
+      bootstrap.sdsAddress ??= agent.sdsAddress;
+    }
+  } catch (err) {
+    console.error(`skiff proxy: ${(err as Error).message}`);
+    return 2;
+  }
   let exit: (code: number) => void = () => {};
   const done = new Promise<number>((resolve) => (exit = resolve));
-  const proxy = new Proxy({ bootstrap, logger, onQuit: () => exit(0) });
+  const proxy = new Proxy({ bootstrap, logger, onQuit: () => void (agent ? agent.stop() : Promise.resolve()).finally(() => exit(0)) });
   await proxy.start();
   // Printed on stdout so scripts (and tests) can find the admin port when it was 0.
   console.log(`skiff proxy ready: admin http://${bootstrap.adminAddress}:${proxy.admin.port}`);

@@ -39,7 +39,7 @@ export class AdsServer {
   readonly #connections = new Map<string, ProxyConnection>();
   readonly #debouncer: Debouncer;
   readonly #encodings = new EncodeCache();
-  #server: grpc.Server | undefined;
+  readonly #servers: grpc.Server[] = [];
   #unsubscribe: (() => void) | undefined;
   #nextId = 0;
 
@@ -54,6 +54,20 @@ export class AdsServer {
 
   /** Listens for ADS streams; returns the bound port (pass 0 for an ephemeral one). */
   async start(port = 15010, host = "127.0.0.1"): Promise<number> {
+    const bound = await this.#serve(port, host, grpc.ServerCredentials.createInsecure(), undefined);
+    this.#unsubscribe = this.#opts.snapshots.onChange(() => this.#debouncer.trigger());
+    return bound;
+  }
+
+  /**
+   * A second port with the same ADS service over other credentials, plus extra services
+   * (Istio's 15012: xDS and the CA over TLS). Call after start(); stop() closes it too.
+   */
+  async serveSecure(port: number, host: string, credentials: grpc.ServerCredentials, addServices: (server: grpc.Server) => void): Promise<number> {
+    return this.#serve(port, host, credentials, addServices);
+  }
+
+  async #serve(port: number, host: string, credentials: grpc.ServerCredentials, addServices: ((server: grpc.Server) => void) | undefined): Promise<number> {
     const server = new grpc.Server();
     server.addService(adsServiceDefinition(), {
       StreamAggregatedResources: (call: grpc.ServerDuplexStream<DiscoveryRequestJson, OutgoingResponse>) => this.#onStream(call),
@@ -61,25 +75,24 @@ export class AdsServer {
         call.emit("error", { code: grpc.status.UNIMPLEMENTED, details: "Skiff serves state-of-the-world ADS only (StreamAggregatedResources); delta xDS is not implemented yet" });
       },
     });
+    addServices?.(server);
     const bound = await new Promise<number>((resolve, reject) => {
       const address = host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
-      server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, p) =>
-        err ? reject(new Error(`xDS server cannot listen on ${address} (${err.message}); is the port in use? Pick another with --xds-port`)) : resolve(p),
+      server.bindAsync(address, credentials, (err, p) =>
+        err ? reject(new Error(`xDS server cannot listen on ${address} (${err.message}); is the port in use? Pick another with ${addServices ? "--xds-tls-port" : "--xds-port"}`)) : resolve(p),
       );
     });
-    this.#server = server;
-    this.#unsubscribe = this.#opts.snapshots.onChange(() => this.#debouncer.trigger());
+    this.#servers.push(server);
     return bound;
   }
 
   async stop(): Promise<void> {
     this.#debouncer.stop();
     this.#unsubscribe?.();
-    const server = this.#server;
-    this.#server = undefined;
-    if (!server) return;
+    const servers = this.#servers.splice(0);
+    if (servers.length === 0) return;
     // Streams are long-lived: a graceful shutdown would wait for every proxy to hang up.
-    server.forceShutdown();
+    for (const server of servers) server.forceShutdown();
     this.#connections.clear();
     this.metrics.connected = 0;
   }

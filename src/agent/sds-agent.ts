@@ -1,0 +1,117 @@
+// The workload agent beside a proxy (what Istio's pilot-agent does for Envoy): it gets
+// the workload's SVID from the mesh CA with the service-account token the runtime gave
+// it, rotates it, and serves it to the proxy over SDS on a Unix socket. The proxy itself
+// only knows its bootstrap's `sds-grpc` cluster. Settings come from the environment, as
+// pilot-agent's do (CA_ADDR and friends), so a runtime needs no new command-line flags.
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { CaClient } from "../ca/index.ts";
+import { CertManager, type CertLogFn } from "./cert-manager.ts";
+import { startSdsServer, type RunningSdsServer } from "./sds-server.ts";
+
+/** Environment variables a runtime sets for a sidecar that should do mesh mTLS. */
+export const AGENT_ENV = {
+  /** `host:port` of the control plane's CA (its TLS port, Istio's 15012). */
+  caAddress: "SKIFF_CA_ADDRESS",
+  /** PEM file with the mesh root the control plane's certificate chains to. */
+  caRootFile: "SKIFF_CA_ROOT_FILE",
+  /** File holding the workload's service-account token (re-read for every request). */
+  tokenFile: "SKIFF_TOKEN_FILE",
+  /** Optional: where to serve SDS (default: a per-process socket in the temp directory). */
+  sdsSocket: "SKIFF_SDS_SOCKET",
+} as const;
+
+export interface WorkloadAgentOptions {
+  caAddress: string;
+  rootsPem: string;
+  tokenFile: string;
+  namespace: string;
+  serviceAccount: string;
+  trustDomain?: string;
+  socketPath: string;
+  log: CertLogFn;
+}
+
+export interface RunningWorkloadAgent {
+  /** gRPC target of the SDS server, for the bootstrap's sds-grpc cluster. */
+  sdsAddress: string;
+  certs: CertManager;
+  stop(): Promise<void>;
+}
+
+/** Agent settings from the environment, or undefined when no CA is configured. */
+export function agentSettingsFromEnv(env: NodeJS.ProcessEnv, identity: { namespace?: string; serviceAccount?: string }): Omit<WorkloadAgentOptions, "log"> | undefined {
+  const caAddress = env[AGENT_ENV.caAddress];
+  if (!caAddress) return undefined;
+  const rootFile = env[AGENT_ENV.caRootFile];
+  const tokenFile = env[AGENT_ENV.tokenFile];
+  if (!rootFile || !tokenFile) throw new Error(`${AGENT_ENV.caAddress} is set, so ${AGENT_ENV.caRootFile} (the mesh root PEM) and ${AGENT_ENV.tokenFile} (the service-account token) are needed too`);
+  if (!identity.namespace || !identity.serviceAccount) throw new Error("mesh certificates need the proxy's identity: set node.metadata.NAMESPACE and SERVICE_ACCOUNT in the bootstrap");
+  let rootsPem: string;
+  try {
+    rootsPem = readFileSync(rootFile, "utf8");
+  } catch (err) {
+    throw new Error(`cannot read ${AGENT_ENV.caRootFile} ${rootFile}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  return {
+    caAddress,
+    rootsPem,
+    tokenFile,
+    namespace: identity.namespace,
+    serviceAccount: identity.serviceAccount,
+    socketPath: env[AGENT_ENV.sdsSocket] || join(tmpdir(), `skiff-sds-${process.pid}.sock`),
+  };
+}
+
+/**
+ * Start the SDS server at once (the proxy's TLS listeners warm until a certificate
+ * arrives), then get the first certificate, retrying while the CA is unreachable.
+ */
+export async function startWorkloadAgent(opts: WorkloadAgentOptions): Promise<RunningWorkloadAgent> {
+  const certs = new CertManager({
+    signer: new CaClient({ address: opts.caAddress, rootsPem: opts.rootsPem }),
+    rootsPem: opts.rootsPem,
+    identity: { namespace: opts.namespace, serviceAccount: opts.serviceAccount },
+    trustDomain: opts.trustDomain,
+    token: async () => (await readFile(opts.tokenFile, "utf8")).trim(),
+    log: opts.log,
+  });
+  const sds: RunningSdsServer = await startSdsServer({ socketPath: opts.socketPath, svids: certs, log: (level, msg) => opts.log(level === "error" ? "warn" : level, msg) });
+  let stopped = false;
+  let retry: NodeJS.Timeout | undefined;
+  let delayMs = 250;
+  const first = (): void => {
+    certs.start().catch((err: Error) => {
+      if (stopped) return;
+      opts.log("warn", `no certificate yet from ${opts.caAddress}: ${err.message}; retrying in ${delayMs} ms`);
+      retry = setTimeout(first, delayMs);
+      delayMs = Math.min(delayMs * 2, 10_000);
+    });
+  };
+  first();
+  return {
+    sdsAddress: `unix:${opts.socketPath}`,
+    certs,
+    stop: async () => {
+      stopped = true;
+      if (retry) clearTimeout(retry);
+      certs.stop();
+      await sds.close();
+    },
+  };
+}
+
+/**
+ * What a runtime hands one sidecar so its agent can get certificates: the token and the
+ * mesh root as files (0600 / 0644) under `dir`, and the environment pointing at them.
+ */
+export async function agentEnvironment(opts: { dir: string; name: string; caAddress: string; rootsPem: string; token: string }): Promise<Record<string, string>> {
+  await mkdir(opts.dir, { recursive: true, mode: 0o700 });
+  const rootFile = join(opts.dir, "mesh-root.pem");
+  const tokenFile = join(opts.dir, `${opts.name}.token`);
+  await writeFile(rootFile, opts.rootsPem, { mode: 0o644 });
+  await writeFile(tokenFile, opts.token, { mode: 0o600 });
+  return { [AGENT_ENV.caAddress]: opts.caAddress, [AGENT_ENV.caRootFile]: rootFile, [AGENT_ENV.tokenFile]: tokenFile };
+}

@@ -1,0 +1,159 @@
+// Mesh mTLS in a real `skiff up` (process mode): the control plane serves xDS and the CA
+// over TLS, the runtime hands each sidecar a service-account token, each sidecar's agent
+// gets an SVID and serves it over SDS, and traffic between sidecars is mutual TLS: the
+// server sidecar's inbound listener counts TLS handshakes, and `skiff proxy-config
+// secret` shows the workload's certificate with its SPIFFE ID.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { execFile, spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { kernelFreePort, readState, sweepStale } from "../../src/runtime/index.ts";
+
+const SKIFF = fileURLToPath(new URL("../../bin/skiff.js", import.meta.url));
+
+const APP = `
+import { createServer, request } from "node:http";
+const name = process.env.NAME;
+createServer((req, res) => {
+  if (req.url === "/healthz") return res.end("ok");
+  if (req.url === "/call-back") {
+    const proxy = new URL(process.env.HTTP_PROXY);
+    const r = request({ host: proxy.hostname, port: proxy.port, path: "http://back/", headers: { host: "back" } }, (up) => {
+      let body = "";
+      up.on("data", (c) => (body += c));
+      up.on("end", () => { res.writeHead(up.statusCode); res.end(name + " -> " + body); });
+    });
+    r.on("error", (e) => { res.writeHead(502); res.end(String(e)); });
+    return r.end();
+  }
+  res.end("hello from " + name + " (xfcc " + (req.headers["x-forwarded-client-cert"] ? "yes" : "no") + ")");
+}).listen(Number(process.env.PORT), "127.0.0.1");
+process.on("SIGTERM", () => process.exit(0));
+`;
+
+function mesh(node: string): string {
+  const workload = (name: string, sa: string): string => `---
+apiVersion: skiff.dev/v1alpha1
+kind: Workload
+metadata: { name: ${name}, namespace: shop }
+spec:
+  command: [${JSON.stringify(node)}, "app.mjs"]
+  env: { NAME: ${name} }
+  serviceAccount: ${sa}
+  ports: [{ name: http, containerPort: 8080 }]
+  labels: { app: ${name} }
+  readinessProbe: { httpGet: { path: /healthz, port: http }, periodSeconds: 1 }
+---
+apiVersion: v1
+kind: Service
+metadata: { name: ${name}, namespace: shop }
+spec:
+  selector: { app: ${name} }
+  ports: [{ name: http, port: 80, targetPort: http }]
+`;
+  return `apiVersion: v1
+kind: Namespace
+metadata: { name: shop, labels: { istio-injection: enabled } }
+${workload("front", "sa-front")}${workload("back", "sa-back")}---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: { name: web, namespace: shop }
+spec:
+  selector: { istio: ingressgateway }
+  servers: [{ port: { number: 80, name: http, protocol: HTTP }, hosts: ["*"] }]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: web, namespace: shop }
+spec:
+  hosts: ["*"]
+  gateways: [web]
+  http: [{ route: [{ destination: { host: front } }] }]
+`;
+}
+
+function skiff(env: NodeJS.ProcessEnv, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [SKIFF, ...args], { env, timeout: 30_000 }, (err, stdout, stderr) => {
+      resolve({ code: err ? (typeof err.code === "number" ? err.code : 1) : 0, stdout, stderr });
+    });
+  });
+}
+
+async function eventually<T>(fn: () => Promise<T>, check: (v: T) => boolean, tries = 100): Promise<T> {
+  let error: unknown;
+  for (let i = 0; i < tries; i++) {
+    try {
+      const value = await fn();
+      if (check(value) || i === tries - 1) return value;
+    } catch (err) {
+      error = err;
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw error;
+}
+
+function adminPortOf(runDir: string, prefix: string): number {
+  const dir = join(runDir, "bootstrap");
+  const file = readdirSync(dir).find((f) => f.startsWith(prefix));
+  assert.ok(file, `no bootstrap for ${prefix} in ${dir}`);
+  const b = JSON.parse(readFileSync(join(dir, file), "utf8")) as { admin: { address: { socket_address: { port_value: number } } } };
+  return b.admin.address.socket_address.port_value;
+}
+
+async function inboundHandshakes(adminPort: number): Promise<number> {
+  const stats = (await (await fetch(`http://127.0.0.1:${adminPort}/stats?format=json`, { signal: AbortSignal.timeout(5_000) })).json()) as { stats: Array<{ name: string; value: number }> };
+  return stats.stats.filter((s) => /^listener\..*\.ssl\.handshake$/.test(s.name)).reduce((n, s) => n + s.value, 0);
+}
+
+test("skiff up: sidecars get SVIDs from the control plane's CA and talk mutual TLS", { timeout: 120_000 }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "skiff-mtls-"));
+  writeFileSync(join(dir, "app.mjs"), APP);
+  writeFileSync(join(dir, "mesh.yaml"), mesh(process.execPath));
+  const runDir = join(dir, "run");
+  const env = { ...process.env, SKIFF_RUN_DIR: runDir };
+  const httpPort = await kernelFreePort();
+  const up = spawn(process.execPath, [SKIFF, "up", "-f", join(dir, "mesh.yaml"), "--port", String(httpPort)], { env, stdio: ["ignore", "pipe", "pipe"] });
+  let output = "";
+  up.stdout.on("data", (c: Buffer) => (output += c.toString()));
+  up.stderr.on("data", (c: Buffer) => (output += c.toString()));
+  const exited = new Promise<number | null>((resolve) => up.once("exit", (code) => resolve(code)));
+  t.after(async () => {
+    if (up.exitCode !== null) return;
+    up.kill("SIGTERM");
+    const stopped = await Promise.race([exited.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 20_000))]);
+    if (stopped) return;
+    const state = readState(runDir);
+    up.kill("SIGKILL");
+    await exited;
+    if (state) sweepStale(state);
+  });
+  for (let i = 0; i < 300 && !output.includes("skiff up: ready"); i++) {
+    if (up.exitCode !== null) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.match(output, /skiff up: ready/, output);
+
+  const backAdmin = adminPortOf(runDir, "shop.back");
+  const before = await inboundHandshakes(backAdmin);
+  const r = await eventually(
+    async () => {
+      const res = await fetch(`http://127.0.0.1:${httpPort}/call-back`, { signal: AbortSignal.timeout(10_000) });
+      return { status: res.status, body: await res.text() };
+    },
+    (v) => v.status === 200,
+  );
+  assert.equal(r.status, 200, r.body);
+  assert.match(r.body, /^front -> hello from back/);
+  assert.ok((await inboundHandshakes(backAdmin)) > before, "the request reached back's sidecar over TLS (its inbound listener counted a handshake)");
+
+  const secret = await skiff(env, "proxy-config", "secret", String(backAdmin));
+  assert.equal(secret.code, 0, secret.stderr);
+  assert.match(secret.stdout, /^default\s+Cert Chain\s+ACTIVE\s+true\s+[0-9a-f]+\s+\S+\s+\S+\s+spiffe:\/\/cluster\.local\/ns\/shop\/sa\/sa-back$/m);
+  assert.match(secret.stdout, /^ROOTCA\s+CA\s+ACTIVE\s+true/m);
+  assert.match(secret.stdout, /^default\[0\]\s+serial [0-9a-f]+\s+subject ""\s+issuer "O=cluster\.local"/m, "the chain is listed, issued by the mesh root");
+});
