@@ -25,6 +25,7 @@ import {
   resetAccessLogRecord,
   startSpan,
   type AccessLogRecord,
+  type IstioFamilies,
   type SeriesPrefix,
   type Span,
 } from "../telemetry/index.ts";
@@ -152,6 +153,7 @@ export class HcmTelemetry {
   /** The four per-request labels, reused (series() copies what it keeps). */
   private readonly suffix = ["", "", "", ""];
   private readonly dropped: Set<string>;
+  private readonly families: IstioFamilies;
 
   private constructor(
     readonly env: ProxyTelemetry,
@@ -166,6 +168,8 @@ export class HcmTelemetry {
     this.tracing = obj(json.tracing) ? parseTracingConfig(obj(json.tracing)!, `${path}.tracing`) : undefined;
     if (this.tracing?.providerWarning) env.warnOnce(this.tracing.providerWarning);
     this.dropped = this.stats?.config.dropped ?? new Set();
+    this.families = env.familiesFor(this.stats?.config.overrides ?? {});
+    for (const d of this.stats?.config.ignoredDimensions ?? []) env.warnOnce(`istio.stats: ${d}: only constant (string literal) dimensions are applied; this one is ignored`);
     // Istio's AUTO reporter: the server side of the exchange (inbound) reports as destination;
     // clients and gateways (SERVER_GATEWAY) as source. Without an exchange filter the HCM's
     // stat_prefix tells inbound (Istio names inbound HCMs `inbound_...`).
@@ -280,7 +284,12 @@ export class HcmTelemetry {
 
   private handles(peer: PeerInfo, dest: DestinationService, grpc: boolean, s: TelemetryStream): PeerHandles {
     // Keyed by the (stable, cached) destination object; gRPC and HTTP differ in request_protocol.
-    const byDest = peer.handles as Map<unknown, PeerHandles[]>;
+    const byFamilies = peer.handles as Map<unknown, Map<DestinationService, PeerHandles[]>>;
+    let byDest = byFamilies.get(this.families);
+    if (!byDest) {
+      byDest = new Map();
+      byFamilies.set(this.families, byDest);
+    }
     let pair = byDest.get(dest);
     if (!pair) {
       pair = [];
@@ -301,7 +310,7 @@ export class HcmTelemetry {
         destinationServiceName: dest.name,
         protocol: grpc ? "grpc" : "http",
       }).slice(0, ISTIO_PEER_LABEL_COUNT);
-      const f = this.env.istio;
+      const f = this.families;
       h = {
         requests: f.istio_requests_total.prefix(values),
         duration: f.istio_request_duration_milliseconds.prefix(values),

@@ -115,7 +115,7 @@ export interface PeerInfo {
   workload: WorkloadMetadata;
   principal: string | undefined;
   /** Per (reporter direction, destination service) metric handles, filled lazily by the HCM telemetry. */
-  handles: Map<string, unknown>;
+  handles: Map<unknown, unknown>;
 }
 
 /** Bounded cache from header value to decoded peer. */

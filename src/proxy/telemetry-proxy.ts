@@ -20,6 +20,7 @@ import {
   registerIstioMetrics,
   zipkinExporter,
   type AccessLogWriter,
+  type FamilyOverrides,
   type IstioFamilies,
   type SpanExporter,
   type WorkloadMetadata,
@@ -81,6 +82,8 @@ export class ProxyTelemetry {
   private readonly servers: http.Server[] = [];
   private readonly destinations = new Map<string, DestinationService>();
   private readonly destinationsByHost = new Map<string, DestinationService>();
+  /** Istio's families under Telemetry tag overrides: one registry per distinct override set. */
+  private readonly overridden = new Map<string, { registry: MetricsRegistry; istio: IstioFamilies }>();
   statsPort: number | undefined;
   mergePort: number | undefined;
 
@@ -159,9 +162,28 @@ export class ProxyTelemetry {
     await Promise.all([...this.exporters.values()].map((e) => e.flush()));
   }
 
+  /**
+   * The families for a stats filter's tag overrides (tags_to_remove, constant dimensions).
+   * WHY separate registries: overrides change a family's label schema, which is fixed per
+   * family; the expositions are merged (same-name families joined) when scraped.
+   */
+  familiesFor(overrides: Readonly<Record<string, FamilyOverrides>>): IstioFamilies {
+    if (Object.keys(overrides).length === 0) return this.istio;
+    const key = JSON.stringify(overrides);
+    let o = this.overridden.get(key);
+    if (!o) {
+      const registry = new MetricsRegistry();
+      o = { registry, istio: registerIstioMetrics(registry, overrides) };
+      this.overridden.set(key, o);
+    }
+    return o.istio;
+  }
+
   /** Envoy-style counters then Istio's families: what every /stats/prometheus serves. */
   exposition(): string {
-    return this.opts.envoyStats() + this.registry.expose();
+    let istio = this.registry.expose();
+    for (const o of this.overridden.values()) istio = mergeExposition(istio, o.registry.expose());
+    return this.opts.envoyStats() + istio;
   }
 
   /** Start the stats and merged-metrics listeners named in node metadata. */

@@ -77,7 +77,7 @@ export class TcpChainTelemetry {
         destinationServiceName: dest.name,
         protocol: "tcp",
       }).slice(0, ISTIO_PEER_LABEL_COUNT);
-      const f = this.env.istio;
+      const f = this.env.familiesFor(this.stats?.overrides ?? {});
       this.handles = {
         opened: f.istio_tcp_connections_opened_total.prefix(values),
         closed: f.istio_tcp_connections_closed_total.prefix(values),
