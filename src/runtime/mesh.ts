@@ -143,7 +143,7 @@ export class LocalMesh {
       this.#log(`netns: bridge ${this.#netns.net.bridge} ${this.#netns.net.gateway}/${this.#netns.net.subnet.prefix}, DNS proxy ${this.#netns.net.gateway}:53`);
     }
     await this.cp.start();
-    await this.#netns?.relayXds(this.cp.ports!.xds);
+    await this.#netns?.relayControlPlane(this.cp.ports!);
     await this.#startGateway();
     this.#unwatch = this.cp.store.watch((changes) => {
       if (changes.some((c) => c.resource.kind === "Workload" || c.resource.kind === "Namespace")) this.#scheduleReconcile();
@@ -172,12 +172,14 @@ export class LocalMesh {
    * Mesh mTLS (minimal hook, see docs/security-identity.md): a service-account token from
    * the runtime's key, which the control plane's CA trusts, and where the CA is.
    */
-  async #agentEnv(name: string, namespace: string, serviceAccount: string): Promise<Record<string, string> | undefined> {
+  async #agentEnv(name: string, namespace: string, serviceAccount: string, inNetns = false): Promise<Record<string, string> | undefined> {
     const mesh = this.cp.meshCa;
     const tlsPort = this.cp.ports?.xdsTls;
     if (!mesh || tlsPort === undefined) return undefined;
     // Read for every certificate request; long enough for the rotations of a local session.
     const token = await mesh.tokens.issue({ namespace, serviceAccount }, { ttlSeconds: 7 * 24 * 3600 });
+    // A netns sidecar reaches the CA through the bridge, and runs as the proxy user.
+    if (inNetns) return this.#netns?.agentEnv(name, mesh.ca.rootsPem(), token);
     return agentEnvironment({ dir: join(this.#opts.runDir, "identity"), name, caAddress: `127.0.0.1:${tlsPort}`, rootsPem: mesh.ca.rootsPem(), token });
   }
 
@@ -279,7 +281,9 @@ export class LocalMesh {
     const plan = planNetnsReplica(w, index, sidecar, baseDir(w), "");
     const network = await netns.addReplica(plan, sidecar);
     plan.address = network.address;
+    const sidecarEnv = sidecar ? await this.#agentEnv(`${plan.namespace}.${plan.name}`, plan.namespace, plan.serviceAccount, true) : undefined;
     const replica = new Replica({
+      sidecarEnv,
       plan,
       probe: w.spec.readinessProbe,
       logDir: this.#logDir,
@@ -422,6 +426,8 @@ export class LocalMesh {
   killNow(): void {
     this.#gateway?.killNow();
     for (const w of this.#workloads.values()) for (const r of w.replicas) r.killNow();
+    // After stop() the network is gone already (its record list is empty).
+    this.#netns?.removeNow();
   }
 }
 

@@ -10,13 +10,14 @@
 //     127.0.0.1 only (the gateway, `skiff status` and the tests reach it there) while
 //     sidecars inside namespaces reach it through the bridge;
 //   - the registry followed: DNS table and sidecar-less namespaces' VIP rules follow it.
-import { chmodSync, lstatSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { chmodSync, chownSync, lstatSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { createServer, connect, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { ConfigStore } from "../config/index.ts";
 import { Registry, endpointKey, type RegistrySnapshot } from "../registry/index.ts";
-import { DnsProxy, applyCapture, applyServiceRules, type DnsService, type ServiceVip } from "../agent/index.ts";
+import { AGENT_ENV, DnsProxy, agentEnvironment, applyCapture, applyServiceRules, type DnsService, type ServiceVip } from "../agent/index.ts";
 import { NetnsNetwork, cleanupNetns, ensureProxyUser, netnsSupport, type ProxyUser, type ReplicaNetwork } from "./netns/index.ts";
 import { netnsSidecarBootstrap } from "./netns-mode-plan.ts";
 import type { ReplicaPlan } from "./plan.ts";
@@ -26,6 +27,14 @@ import type { ReplicaPlacement } from "./replica.ts";
 export const NETNS_TAG_ENV = "SKIFF_NETNS_TAG";
 export const NETNS_SUBNET_ENV = "SKIFF_NETNS_SUBNET";
 const DEFAULT_NETNS_TAG = "skiff";
+
+/**
+ * The name sidecars reach the control plane's CA by, as Istio's do: the bridge DNS
+ * proxy answers it with the bridge address, and it is among the names in the control
+ * plane's TLS certificate (a bare bridge IP is not), so the agent's TLS check passes.
+ */
+const CONTROL_PLANE_SERVICE: Omit<DnsService, "addresses"> = { hostname: "istiod.istio-system.svc.cluster.local", name: "istiod", namespace: "istio-system" };
+const CONTROL_PLANE_HOST = "istiod.istio-system.svc";
 
 export interface NetnsModeOptions {
   runDir: string;
@@ -50,9 +59,10 @@ export class NetnsMode {
   readonly #bootstrapDir: string;
   /** Namespaces of sidecar-less replicas: they get the VIP rules, re-applied on registry changes. */
   readonly #plain = new Set<string>();
-  #relay: Server | undefined;
+  readonly #relays: Server[] = [];
   readonly #relayed = new Set<Socket>();
   #relayPort = 0;
+  #caRelayPort = 0;
   #rules: Promise<void> = Promise.resolve();
 
   private constructor(opts: NetnsModeOptions, net: NetnsNetwork, user: ProxyUser, dns: DnsProxy, bootstrapDir: string) {
@@ -100,10 +110,32 @@ export class NetnsMode {
     return `${this.net.gateway}:${this.#relayPort}`;
   }
 
-  /** Relays the bridge address to the control plane's xDS port on 127.0.0.1. */
-  async relayXds(xdsPort: number): Promise<void> {
+  /**
+   * Relays the bridge address to the control plane's ports on 127.0.0.1: plaintext xDS,
+   * and the TLS port (xDS and the CA, Istio's 15012) when it has one.
+   */
+  async relayControlPlane(ports: { xds: number; xdsTls?: number }): Promise<void> {
+    this.#relayPort = await this.#relay(ports.xds);
+    if (ports.xdsTls !== undefined) this.#caRelayPort = await this.#relay(ports.xdsTls);
+  }
+
+  /**
+   * The sidecar agent's environment for mesh mTLS: the CA by its Istio name through the
+   * relay, the root and the token as files the proxy user can read (agentEnvironment
+   * writes them for root).
+   */
+  async agentEnv(name: string, rootsPem: string, token: string): Promise<Record<string, string> | undefined> {
+    if (!this.#caRelayPort) return undefined;
+    const dir = join(this.#bootstrapDir, "identity");
+    const env = await agentEnvironment({ dir, name, caAddress: `${CONTROL_PLANE_HOST}:${this.#caRelayPort}`, rootsPem, token });
+    chownSync(dir, this.#user.uid, this.#user.gid);
+    chownSync(env[AGENT_ENV.tokenFile], this.#user.uid, this.#user.gid);
+    return env;
+  }
+
+  async #relay(port: number): Promise<number> {
     const server = createServer((client) => {
-      const upstream = connect({ host: "127.0.0.1", port: xdsPort });
+      const upstream = connect({ host: "127.0.0.1", port });
       for (const s of [client, upstream]) {
         this.#relayed.add(s);
         s.on("close", () => this.#relayed.delete(s));
@@ -118,9 +150,9 @@ export class NetnsMode {
       server.once("error", reject);
       server.listen(0, this.net.gateway, () => resolve());
     });
-    this.#relay = server;
+    this.#relays.push(server);
     const address = server.address();
-    this.#relayPort = typeof address === "object" && address ? address.port : 0;
+    return typeof address === "object" && address ? address.port : 0;
   }
 
   /** A namespace for the replica; capture rules with a sidecar, VIP rules without. */
@@ -168,14 +200,41 @@ export class NetnsMode {
     this.#registry.close();
     await this.#rules;
     for (const s of this.#relayed) s.destroy();
-    await new Promise<void>((r) => (this.#relay ? this.#relay.close(() => r()) : r()));
+    await Promise.all(this.#relays.map((relay) => new Promise<void>((r) => relay.close(() => r()))));
     await this.#dns.close();
     await this.net.teardown();
     rmSync(this.#bootstrapDir, { recursive: true, force: true });
   }
 
+  /**
+   * Last resort from the process's exit hook (which cannot wait): removes what was
+   * created, newest first, with synchronous commands. Errors are ignored: whatever
+   * survives is swept by the next `skiff up --netns`.
+   */
+  removeNow(): void {
+    const quiet = (file: string, args: string[]): void => {
+      try {
+        execFileSync(file, args, { stdio: "ignore", timeout: 10_000 });
+      } catch {
+        // already gone, or left for the next start's sweep
+      }
+    };
+    for (const r of this.net.created().reverse()) {
+      if (r.kind === "namespace") quiet("ip", ["netns", "del", r.name]);
+      else if (r.kind === "link" || r.kind === "bridge") quiet("ip", ["link", "del", r.name]);
+      else if (r.kind === "netns-etc") rmSync(join("/etc/netns", r.name), { recursive: true, force: true });
+      else if (r.kind === "forward-guard") {
+        quiet("iptables", ["-w", "5", "-D", "FORWARD", "-j", r.name]);
+        quiet("iptables", ["-w", "5", "-F", r.name]);
+        quiet("iptables", ["-w", "5", "-X", r.name]);
+      }
+    }
+    rmSync(this.#bootstrapDir, { recursive: true, force: true });
+  }
+
   #follow(snapshot: RegistrySnapshot): void {
-    this.#dns.setServices(snapshot.services.map((s): DnsService => ({ hostname: s.hostname, name: s.name, namespace: s.namespace, addresses: s.addresses })));
+    const services = snapshot.services.map((s): DnsService => ({ hostname: s.hostname, name: s.name, namespace: s.namespace, addresses: s.addresses }));
+    this.#dns.setServices([...services, { ...CONTROL_PLANE_SERVICE, addresses: [this.net.gateway] }]);
     if (this.#plain.size === 0) return;
     const vips = this.#serviceVips(snapshot);
     // Serialised: an older table must never land after a newer one.
