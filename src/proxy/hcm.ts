@@ -261,6 +261,7 @@ export class HttpStream implements Exchange {
     return new Promise((resolve) => {
       body.on("data", (chunk: Buffer) => {
         this.ctx.bytesSent += chunk.length;
+        this.telemetry?.onResponseData(chunk);
         if (!(res as http.ServerResponse).write(chunk)) {
           body.pause();
           res.once("drain", () => body.resume());

@@ -32,6 +32,8 @@ import {
 import { obj, type Json } from "./json.ts";
 import type { HttpFilter } from "./http-filter.ts";
 import type { HeaderMap } from "./header-mutation.ts";
+import type { Readable } from "node:stream";
+import { GrpcFrameCounter } from "./telemetry-grpc.ts";
 import type { HeaderBag } from "../telemetry/index.ts";
 import { ResponseFlag, formatResponseFlags, type RequestContext } from "./request-context.ts";
 import { compileAccessLogs, writeAccessLogs, type AccessLogSink } from "./filters/access-log.ts";
@@ -49,9 +51,13 @@ export interface TelemetryStream {
   authority: string;
   scheme: string;
   headers: HeaderMap;
+  /** The downstream request body (gRPC message counting). */
+  readonly body?: Readable;
 }
 
 interface PeerHandles {
+  requestMessages: SeriesPrefix;
+  responseMessages: SeriesPrefix;
   requests: SeriesPrefix;
   duration: SeriesPrefix;
   requestBytes: SeriesPrefix;
@@ -67,7 +73,17 @@ export class RequestTelemetry {
   startMs = 0;
   responseHeaders: HeaderMap | undefined = undefined;
   responseTrailers: Record<string, string> | undefined = undefined;
+  /** gRPC requests under istio.stats only: messages each way. */
+  grpc = false;
+  /** Bumped on reset, so a listener left on a finished request's body stops counting. */
+  generation = 0;
+  readonly requestFrames = new GrpcFrameCounter();
+  readonly responseFrames = new GrpcFrameCounter();
   constructor(readonly owner: HcmTelemetry) {}
+
+  onResponseData(chunk: Buffer): void {
+    if (this.grpc) this.responseFrames.push(chunk);
+  }
 
   /** Called by the HCM with the trailers relayed downstream (gRPC's status lives there). */
   onTrailers(t: Record<string, string>): void {
@@ -101,6 +117,10 @@ export class RequestTelemetry {
     this.startMs = 0;
     this.responseHeaders = undefined;
     this.responseTrailers = undefined;
+    this.grpc = false;
+    this.generation++;
+    this.requestFrames.reset();
+    this.responseFrames.reset();
   }
 }
 
@@ -210,6 +230,22 @@ export class HcmTelemetry {
         h[PEER_METADATA_HEADER] = this.env.ownHeader;
       }
     }
+    if (this.stats && s.body) {
+      const ct = h["content-type"];
+      if (typeof ct === "string" && ct.startsWith("application/grpc")) {
+        st.grpc = true;
+        // Count request messages as the body streams upstream. WHY pause() right after
+        // adding the listener: the router pipes the body later; until then nothing may
+        // flow (the same technique as BodyTee). The closure is per gRPC request because a
+        // pooled state must not count a previous request's late data.
+        const generation = st.generation;
+        const body = s.body;
+        body.on("data", (chunk: Buffer) => {
+          if (st.generation === generation) st.requestFrames.push(chunk);
+        });
+        body.pause();
+      }
+    }
     const t = this.tracing;
     if (t) {
       const bag = h as HeaderBag;
@@ -312,6 +348,8 @@ export class HcmTelemetry {
       }).slice(0, ISTIO_PEER_LABEL_COUNT);
       const f = this.families;
       h = {
+        requestMessages: f.istio_request_messages_total.prefix(values),
+        responseMessages: f.istio_response_messages_total.prefix(values),
         requests: f.istio_requests_total.prefix(values),
         duration: f.istio_request_duration_milliseconds.prefix(values),
         requestBytes: f.istio_request_bytes.prefix(values),
@@ -338,6 +376,10 @@ export class HcmTelemetry {
     if (!d.has("request_duration_milliseconds")) h.duration.series(sfx).observe(r.durationMs < 0 ? 0 : r.durationMs);
     if (!d.has("request_bytes")) h.requestBytes.series(sfx).observe(r.bytesReceived);
     if (!d.has("response_bytes")) h.responseBytes.series(sfx).observe(r.bytesSent);
+    if (st.grpc) {
+      if (!d.has("request_messages_total")) h.requestMessages.series(sfx).inc(st.requestFrames.messages);
+      if (!d.has("response_messages_total")) h.responseMessages.series(sfx).inc(st.responseFrames.messages);
+    }
   }
 
   private finishSpan(s: TelemetryStream, st: RequestTelemetry, r: AccessLogRecord): void {
