@@ -10,6 +10,7 @@ import http2 from "node:http2";
 import { randomUUID } from "node:crypto";
 import type { Duplex, Readable } from "node:stream";
 import type { Socket } from "node:net";
+import { parseXfcc, applyXfcc, type XfccConfig } from "./xfcc.ts";
 import { ConfigError, arr, num, obj, onlyFields, str, type Json } from "./json.ts";
 import { RequestContextPool, ResponseFlag, type RequestContext, type RequestObserver } from "./request-context.ts";
 import { RouteTable, type CompiledRoute, type CompiledVirtualHost, type MatchInput } from "./route-table.ts";
@@ -83,6 +84,8 @@ export interface HcmConfig {
   websocket: boolean;
   codec: "AUTO" | "HTTP1" | "HTTP2";
   serverName: string;
+  /** x-forwarded-client-cert handling (forward_client_cert_details). */
+  xfcc: XfccConfig;
 }
 
 export function parseHcmConfig(json: Json, path: string, random: () => number): HcmConfig {
@@ -104,10 +107,11 @@ export function parseHcmConfig(json: Json, path: string, random: () => number): 
       "server_name",
       "access_log",
       "tracing",
+      "forward_client_cert_details",
+      "set_current_client_cert_details",
     ],
-    // Harmless here: they only matter with TLS client certificates (not terminated yet), or
-    // are normalisations Node already does, or timeouts we keep at Node's defaults.
-    ["forward_client_cert_details", "set_current_client_cert_details", "normalize_path", "merge_slashes", "path_with_escaped_slashes_action", "common_http_protocol_options", "http_protocol_options", "http2_protocol_options", "delayed_close_timeout", "request_id_extension", "internal_address_config", "server_header_transformation", "stream_idle_timeout"],
+    // Harmless here: normalisations Node already does, or timeouts we keep at Node's defaults.
+    ["normalize_path", "merge_slashes", "path_with_escaped_slashes_action", "common_http_protocol_options", "http_protocol_options", "http2_protocol_options", "delayed_close_timeout", "request_id_extension", "internal_address_config", "server_header_transformation", "stream_idle_timeout"],
   );
   let routes: RouteSource;
   const rds = obj(json.rds);
@@ -161,6 +165,7 @@ export function parseHcmConfig(json: Json, path: string, random: () => number): 
     websocket,
     codec,
     serverName: str(json.server_name) ?? serverHeader,
+    xfcc: parseXfcc(json, path),
   };
 }
 
@@ -530,6 +535,7 @@ export class HttpConnectionManager {
       ctx.downstreamRemoteAddress = idx >= 0 ? hops[idx] : remote;
     }
     if (this.config.useRemoteAddress || headers["x-forwarded-proto"] === undefined) headers["x-forwarded-proto"] = s.scheme;
+    applyXfcc(this.config.xfcc, headers, socket);
     let rid = headers["x-request-id"];
     if ((rid === undefined || rid === "") && this.config.generateRequestId) {
       rid = randomUUID();

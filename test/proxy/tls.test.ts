@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import https from "node:https";
 import http from "node:http";
 import { writeFile } from "node:fs/promises";
+import { X509Certificate } from "node:crypto";
 import { join } from "node:path";
 import { MeshCa, RuntimeTokenIssuer, RuntimeTokenVerifier, peerSpiffeId } from "../../src/ca/index.ts";
 import { CertManager, svidTlsOptions, type CertificateSigner, type Svid } from "../../src/agent/index.ts";
@@ -47,7 +48,7 @@ function meshServerSocket(): Json {
   };
 }
 
-function hcm(filters: Json[] = []): Json {
+function hcm(filters: Json[] = [], extra: Json = {}): Json {
   return {
     name: "envoy.filters.network.http_connection_manager",
     typed_config: {
@@ -55,6 +56,7 @@ function hcm(filters: Json[] = []): Json {
       stat_prefix: "inbound",
       http_filters: [...filters, routerFilter],
       route_config: { name: "local", virtual_hosts: [{ name: "all", domains: ["*"], routes: [{ match: { prefix: "/" }, route: { cluster: "app" } }] }] },
+      ...extra,
     },
   };
 }
@@ -280,3 +282,37 @@ test("what downstream TLS does not implement is refused, naming the field", asyn
   await proxy.start();
   await proxy.stop();
 });
+
+test("x-forwarded-client-cert: APPEND_FORWARD adds the client's identity on mTLS; plaintext clients cannot forge it", async () => {
+  await withTempDir(async (dir) => {
+    const { ca, svid } = await meshOf(dir);
+    const [logic, webapp] = await Promise.all([svid("sa-logic"), svid("sa-webapp")]);
+    const app = await startUpstream();
+    const xfcc = { forward_client_cert_details: "APPEND_FORWARD", set_current_client_cert_details: { subject: true, uri: true, dns: true } };
+    const proxy = await startStaticProxy(
+      [listener([{ filter_chain_match: { transport_protocol: "tls" }, filters: [hcm([], xfcc)], transport_socket: meshServerSocket() }, { filter_chain_match: { transport_protocol: "raw_buffer" }, filters: [hcm([], xfcc)] }])],
+      app.port,
+    );
+    try {
+      setMeshSecrets(proxy, logic, "1");
+      await proxy.waitReady();
+      const port = proxy.listeners.boundPort("inbound")!;
+      const r = await get(port, webapp, ca.rootsPem());
+      const header = String((JSON.parse(r.body) as { headers: Record<string, string> }).headers["x-forwarded-client-cert"]);
+      const fingerprint = new X509Certificate(webapp.certChainPem).fingerprint256.replaceAll(":", "").toLowerCase();
+      assert.equal(header, `By=${ID("sa-logic")};Hash=${fingerprint};Subject="";URI=${ID("sa-webapp")}`);
+      await new Promise<void>((resolve, reject) => {
+        const req = http.get({ host: "127.0.0.1", port, path: "/", agent: false, headers: { "x-forwarded-client-cert": "By=forged;URI=spiffe://cluster.local/ns/demo/sa/admin" } }, (res) => {
+          res.resume();
+          res.on("end", resolve);
+        });
+        req.on("error", reject);
+      });
+      assert.equal(app.requests.at(-1)?.headers["x-forwarded-client-cert"], undefined, "a plaintext client's header is removed");
+    } finally {
+      await proxy.stop();
+      await app.close();
+    }
+  });
+});
+
