@@ -130,7 +130,7 @@ async function main(): Promise<void> {
     }
     const notAvailable = {
       "skiff-mesh-mtls":
-        "not available: the Skiff proxy has no TLS transport sockets yet; it announces SKIFF_TLS=false (src/proxy/proxy.ts), so the control plane sends it no mesh mTLS",
+        "not available: the bench's sidecars run without the workload agent (no SKIFF_CA_ADDRESS/token), so they announce SKIFF_TLS=false and the control plane sends them no mesh mTLS; wiring the CA into the bench is the next step",
     };
     const out: DataplaneResults = { machine: machineDescription(), date: new Date().toISOString(), paths: {} };
     for (const name of ["direct", "haproxy", "nginx", "skiff-sidecar", "skiff-mesh-plain", "skiff-mesh-mtls", "haproxy-tls-pair"]) {
