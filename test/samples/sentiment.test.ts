@@ -89,10 +89,11 @@ describe("sentiment demo apps", () => {
       const expected: Record<string, string> = {
         "/static/style.css": "text/css; charset=utf-8",
         "/static/app.js": "text/javascript; charset=utf-8",
+        "/static/auth.js": "text/javascript; charset=utf-8",
         "/favicon.ico": "image/x-icon",
         "/logo.png": "image/png",
       };
-      assert.deepEqual([...referenced].sort(), Object.keys(expected).sort(), "the page links exactly its four assets");
+      assert.deepEqual([...referenced].sort(), Object.keys(expected).sort(), "the page links exactly its assets");
       for (const [urlPath, contentType] of Object.entries(expected)) {
         const res = await fetch(frontend.url + urlPath);
         assert.equal(res.status, 200, urlPath);

@@ -1,7 +1,7 @@
 // The page's behaviour, plain browser JavaScript (served as-is, no build step).
 // It calls /sentiment and /feedback on the page's own origin: in the mesh the ingress
 // gateway routes those paths to sa-webapp and sa-feedback.
-/* global document, fetch */
+/* global document, window, fetch */
 "use strict";
 
 const form = document.getElementById("analyse");
@@ -31,7 +31,8 @@ function emojiFor(polarity) {
 async function postJson(path, body) {
   const response = await fetch(path, {
     method: "POST",
-    headers: { "content-type": "application/json" },
+    // The signed-in user's token (auth.js), if any: the gateway's policies read it.
+    headers: { "content-type": "application/json", ...(window.skiffAuth ? window.skiffAuth.authHeaders() : {}) },
     body: JSON.stringify(body),
   });
   let data = null;
