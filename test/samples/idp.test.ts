@@ -10,9 +10,9 @@ import os from "node:os";
 import path from "node:path";
 import readline from "node:readline";
 import { createRemoteJWKSet, jwtVerify, SignJWT, generateKeyPair } from "jose";
+import { discovery, exchangeCode, FRONTEND_REDIRECT, logIn as logInAt, startLogin, submitLogin } from "./idp-flow.ts";
 
-const ISSUER_PATH = "/idp";
-const REDIRECT = "http://localhost:8080/";
+const REDIRECT = FRONTEND_REDIRECT;
 let idp: ChildProcess;
 let origin: string;
 let issuer: string;
@@ -49,89 +49,10 @@ after(() => {
   fs.rmSync(tmp, { recursive: true, force: true });
 });
 
-/** A browser, reduced: keeps cookies per name, follows nothing on its own. */
-class CookieClient {
-  private jar = new Map<string, string>();
-  async request(url: string, init: { method?: string; form?: Record<string, string> } = {}): Promise<Response> {
-    const target = new URL(url, origin);
-    const headers: Record<string, string> = {};
-    if (this.jar.size > 0) headers.cookie = [...this.jar].map(([k, v]) => `${k}=${v}`).join("; ");
-    let body: string | undefined;
-    if (init.form) {
-      body = new URLSearchParams(init.form).toString();
-      headers["content-type"] = "application/x-www-form-urlencoded";
-    }
-    const res = await fetch(new URL(target.pathname + target.search, origin), { method: init.method ?? "GET", headers, body, redirect: "manual" });
-    for (const cookie of res.headers.getSetCookie()) {
-      const [pair] = cookie.split(";");
-      const eq = pair!.indexOf("=");
-      const value = pair!.slice(eq + 1);
-      if (value === "" || /expires=Thu, 01 Jan 1970/i.test(cookie)) this.jar.delete(pair!.slice(0, eq));
-      else this.jar.set(pair!.slice(0, eq), value);
-    }
-    return res;
-  }
-}
-
-const base64url = (bytes: Buffer): string => bytes.toString("base64url");
-
-async function discovery(): Promise<{ authorization_endpoint: string; token_endpoint: string; jwks_uri: string; issuer: string }> {
-  const res = await fetch(`${origin}${ISSUER_PATH}/.well-known/openid-configuration`);
-  assert.equal(res.status, 200);
-  return (await res.json()) as never;
-}
-
-/** Starts the flow and returns the login form's action, with the client that holds the cookies. */
-async function startLogin(): Promise<{ client: CookieClient; action: string; verifier: string; state: string }> {
-  const meta = await discovery();
-  const client = new CookieClient();
-  const verifier = base64url(crypto.randomBytes(32));
-  const challenge = base64url(crypto.createHash("sha256").update(verifier).digest());
-  const state = base64url(crypto.randomBytes(12));
-  const authorize = new URL(meta.authorization_endpoint);
-  authorize.search = new URLSearchParams({
-    client_id: "sa-frontend", response_type: "code", redirect_uri: REDIRECT, scope: "openid profile",
-    code_challenge: challenge, code_challenge_method: "S256", state,
-  }).toString();
-  const first = await client.request(authorize.href);
-  assert.equal(first.status, 303, await first.text());
-  const loginUrl = first.headers.get("location")!;
-  assert.match(loginUrl, /\/idp\/interaction\//);
-  const form = await client.request(loginUrl);
-  assert.equal(form.status, 200);
-  const html = await form.text();
-  const action = /<form method="post" action="([^"]+)"/.exec(html)?.[1];
-  assert.ok(action, `no login form in ${html}`);
-  return { client, action: action.replace(/&amp;/g, "&"), verifier, state };
-}
-
-async function logIn(username: string): Promise<{ access_token: string; id_token: string }> {
-  const { client, action, verifier, state } = await startLogin();
-  let res = await client.request(action, { method: "POST", form: { username, password: "password" } });
-  // login → back to authorize (resume) → redirect to the frontend with the code; bounded.
-  for (let hop = 0; hop < 5 && res.status >= 300 && res.status < 400; hop++) {
-    const location = res.headers.get("location")!;
-    if (location.startsWith(REDIRECT)) break;
-    res = await client.request(location);
-  }
-  const callback = new URL(res.headers.get("location") ?? "", origin);
-  assert.ok(callback.href.startsWith(REDIRECT), `expected a redirect to the frontend, got ${res.status} ${callback.href}`);
-  assert.equal(callback.searchParams.get("state"), state);
-  const code = callback.searchParams.get("code");
-  assert.ok(code, `no code in ${callback.href}`);
-  const meta = await discovery();
-  const token = await fetch(new URL(new URL(meta.token_endpoint).pathname, origin), {
-    method: "POST",
-    headers: { "content-type": "application/x-www-form-urlencoded" },
-    body: new URLSearchParams({ grant_type: "authorization_code", code, redirect_uri: REDIRECT, client_id: "sa-frontend", code_verifier: verifier }),
-  });
-  const body = (await token.json()) as { access_token: string; id_token: string };
-  assert.equal(token.status, 200, JSON.stringify(body));
-  return body;
-}
+const logIn = (username: string) => logInAt(origin, username);
 
 async function verify(accessToken: string): ReturnType<typeof jwtVerify> {
-  const meta = await discovery();
+  const meta = await discovery(origin);
   assert.equal(meta.issuer, issuer);
   const jwks = createRemoteJWKSet(new URL(new URL(meta.jwks_uri).pathname, origin));
   return jwtVerify(accessToken, jwks, { issuer, audience: "sa-frontend" });
@@ -156,7 +77,7 @@ test("moderator's token says group moderator; beta's says usertype beta", async 
 });
 
 test("a wrong password is refused with the form again and no redirect", async () => {
-  const { client, action } = await startLogin();
+  const { client, action } = await startLogin(origin);
   const res = await client.request(action, { method: "POST", form: { username: "moderator", password: "wrong" } });
   assert.equal(res.status, 401);
   assert.equal(res.headers.get("location"), null);
@@ -164,15 +85,9 @@ test("a wrong password is refused with the form again and no redirect", async ()
 });
 
 test("a token exchange without the PKCE verifier is refused", async () => {
-  const { client, action } = await startLogin();
-  let res = await client.request(action, { method: "POST", form: { username: "user", password: "password" } });
-  for (let hop = 0; hop < 5 && !res.headers.get("location")?.startsWith(REDIRECT); hop++) res = await client.request(res.headers.get("location")!);
-  const code = new URL(res.headers.get("location")!).searchParams.get("code")!;
-  const token = await fetch(`${origin}${ISSUER_PATH}/token`, {
-    method: "POST",
-    headers: { "content-type": "application/x-www-form-urlencoded" },
-    body: new URLSearchParams({ grant_type: "authorization_code", code, redirect_uri: REDIRECT, client_id: "sa-frontend", code_verifier: base64url(crypto.randomBytes(32)) }),
-  });
+  const pending = await startLogin(origin);
+  const code = await submitLogin(pending, "user", "password");
+  const token = await exchangeCode(origin, code, crypto.randomBytes(32).toString("base64url"));
   assert.equal(token.status, 400);
   assert.equal(((await token.json()) as { error: string }).error, "invalid_grant");
 });
