@@ -1,0 +1,122 @@
+// The demo's security walk-through end to end, in process mode: `skiff up` with the demo and
+// the IdP, the ingress routes, then the JWT and access policies at the gateway; tokens come
+// from the IdP through its real login flow, through the gateway as a browser gets them.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { execFile, spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { generateKeyPair, SignJWT } from "jose";
+import { kernelFreePort, readState, sweepStale } from "../../src/runtime/index.ts";
+import { logIn } from "./idp-flow.ts";
+
+const SKIFF = fileURLToPath(new URL("../../bin/skiff.js", import.meta.url));
+const SAMPLES = fileURLToPath(new URL("../../samples/sentiment/", import.meta.url));
+const ISTIO = join(SAMPLES, "istio");
+const SECURITY = join(ISTIO, "security");
+
+function skiff(env: NodeJS.ProcessEnv, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [SKIFF, ...args], { env, timeout: 30_000 }, (err, stdout, stderr) => {
+      resolve({ code: err ? (typeof err.code === "number" ? err.code : 1) : 0, stdout, stderr });
+    });
+  });
+}
+
+async function call(port: number, path: string, token?: string, body?: unknown): Promise<{ status: number; body: string }> {
+  const headers: Record<string, string> = {};
+  if (token !== undefined) headers.authorization = `Bearer ${token}`;
+  if (body !== undefined) headers["content-type"] = "application/json";
+  const res = await fetch(`http://127.0.0.1:${port}${path}`, {
+    method: body === undefined ? "GET" : "POST", headers,
+    body: body === undefined ? undefined : JSON.stringify(body), signal: AbortSignal.timeout(10_000),
+  });
+  return { status: res.status, body: await res.text() };
+}
+
+/** Retries until check passes (config reaches the gateway asynchronously); bounded. */
+async function eventually<T>(fn: () => Promise<T>, check: (v: T) => boolean, tries = 100): Promise<T> {
+  let last: T | undefined;
+  for (let i = 0; i < tries; i++) {
+    try {
+      last = await fn();
+      if (check(last)) return last;
+    } catch {
+      // not up yet
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  if (last === undefined) throw new Error("never answered");
+  return last;
+}
+
+const SENTENCE = { sentence: "I love this wonderful day" };
+
+test("security walk-through: JWT and policies at the gateway with tokens from the demo IdP", { timeout: 240_000 }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "skiff-idp-e2e-"));
+  const runDir = join(dir, "run");
+  const env = { ...process.env, SKIFF_RUN_DIR: runDir, DATA_DIR: join(dir, "feedback"), KEY_FILE: join(dir, "idp-key.json") };
+  const port = await kernelFreePort();
+  const up = spawn(process.execPath, [SKIFF, "up", "-f", join(SAMPLES, "mesh.yaml"), "-f", join(SAMPLES, "idp.yaml"), "--port", String(port), "--wait", "120"], { env, stdio: ["ignore", "pipe", "pipe"] });
+  let output = "";
+  up.stdout.on("data", (c: Buffer) => (output += c.toString()));
+  up.stderr.on("data", (c: Buffer) => (output += c.toString()));
+  const exited = new Promise<number | null>((resolve) => up.once("exit", (code) => resolve(code)));
+  t.after(async () => {
+    if (up.exitCode !== null) return;
+    up.kill("SIGTERM");
+    const stopped = await Promise.race([exited.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 20_000))]);
+    if (stopped) return;
+    const state = readState(runDir);
+    up.kill("SIGKILL");
+    await exited;
+    if (state) sweepStale(state);
+  });
+  for (let i = 0; i < 1200 && !/skiff up: (ready|not ready)/.test(output) && up.exitCode === null; i++) await new Promise((r) => setTimeout(r, 100));
+  assert.match(output, /skiff up: ready/, output);
+
+  const routes = await skiff(env, "apply", "-f", join(ISTIO, "http-gateway.yaml"), "-f", join(ISTIO, "vs-route-ingress.yaml"));
+  assert.equal(routes.code, 0, routes.stderr);
+  // idp.yaml's VirtualService came with `skiff up`; the login works through the gateway.
+  await eventually(() => call(port, "/idp/.well-known/openid-configuration"), (r) => r.status === 200);
+  const origin = `http://127.0.0.1:${port}`;
+  const user = (await logIn(origin, "user")).access_token;
+  const moderator = (await logIn(origin, "moderator")).access_token;
+
+  // The sample's jwksUri names the gateway's default port; this mesh's gateway is on `port`.
+  const requestAuth = join(dir, "request-authentication.yaml");
+  writeFileSync(requestAuth, readFileSync(join(SECURITY, "request-authentication.yaml"), "utf8").replace("jwksUri: http://localhost:8080/", `jwksUri: http://localhost:${port}/`));
+  const policies = ["allow-view.yaml", "allow-login.yaml", "allow-analysis.yaml", "allow-feedback.yaml"].map((f) => join(SECURITY, f));
+  const applied = await skiff(env, "apply", ...[requestAuth, ...policies].flatMap((f) => ["-f", f]));
+  assert.equal(applied.code, 0, applied.stderr);
+  // Policies are in force once a tokenless /sentiment is refused.
+  const none = await eventually(() => call(port, "/sentiment", undefined, SENTENCE), (r) => r.status === 403);
+  assert.equal(none.status, 403, `no token: ${none.body}`);
+
+  await t.test("/ and /static are open to everyone", async () => {
+    assert.equal((await call(port, "/")).status, 200);
+    assert.equal((await call(port, "/static/style.css")).status, 200);
+    assert.equal((await call(port, "/logo.png")).status, 200);
+  });
+
+  await t.test("/sentiment: 200 with a real token, 401 with a forged one", async () => {
+    // The first verified request may wait for the gateway's JWKS fetch through the mesh.
+    const ok = await eventually(() => call(port, "/sentiment", user, SENTENCE), (r) => r.status === 200, 50);
+    assert.equal(ok.status, 200, ok.body);
+    assert.ok((JSON.parse(ok.body) as { polarity: number }).polarity > 0);
+    const { privateKey } = await generateKeyPair("RS256");
+    const forged = await new SignJWT({ group: "moderator" }).setProtectedHeader({ alg: "RS256" })
+      .setIssuer("http://localhost:8080/idp").setAudience("sa-frontend").setSubject("moderator").setExpirationTime("1h").sign(privateKey);
+    assert.equal((await call(port, "/sentiment", forged, SENTENCE)).status, 401);
+  });
+
+  await t.test("/feedback: 403 for user, 201 for moderator", async () => {
+    const feedback = { sentence: "I love this wonderful day", polarity: 0.9, correct: true };
+    const denied = await call(port, "/feedback", user, feedback);
+    assert.equal(denied.status, 403, denied.body);
+    const allowed = await call(port, "/feedback", moderator, feedback);
+    assert.equal(allowed.status, 201, allowed.body);
+  });
+});
