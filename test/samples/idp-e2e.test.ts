@@ -119,4 +119,39 @@ test("security walk-through: JWT and policies at the gateway with tokens from th
     const allowed = await call(port, "/feedback", moderator, feedback);
     assert.equal(allowed.status, 201, allowed.body);
   });
+
+  await t.test("STRICT mTLS and least privilege: an outsider is refused by sa-logic, the app still works", async () => {
+    // sa-logic's inbound side (its sidecar), as an uninjected client on this machine sees it.
+    const status = await skiff(env, "status", "-o", "json");
+    assert.equal(status.code, 0, status.stderr);
+    const replicas = (JSON.parse(status.stdout) as { replicas: { workload: string; address?: string; app: { ports: { port: number; inboundPort?: number }[] } }[] }).replicas;
+    const logic = replicas.find((r) => r.workload === "sa-logic");
+    assert.ok(logic, status.stdout);
+    const [logicPort] = logic.app.ports;
+    const direct = async (): Promise<number | string> => {
+      try {
+        const res = await fetch(`http://${logic.address ?? "127.0.0.1"}:${logicPort!.inboundPort ?? logicPort!.port}/analyse/sentiment`, {
+          method: "POST", body: JSON.stringify(SENTENCE), headers: { host: "sa-logic" }, signal: AbortSignal.timeout(5_000),
+        });
+        await res.text();
+        return res.status;
+      } catch (err) {
+        return `refused: ${(err as Error).message}`;
+      }
+    };
+    assert.equal(await direct(), 200, "before the policies an outsider is answered (PERMISSIVE, no ALLOW policy)");
+
+    const strict = await skiff(env, "apply", "-f", join(SECURITY, "peer-authentication.yaml"), "-f", join(SECURITY, "service-to-service.yaml"));
+    assert.equal(strict.code, 0, strict.stderr);
+    const refused = await eventually(direct, (r) => r !== 200);
+    assert.notEqual(refused, 200, "plaintext from outside the mesh reaches sa-logic after STRICT + least privilege");
+
+    // In force, and the mesh's own calls carry the identities the policies name.
+    assert.equal((await call(port, "/")).status, 200);
+    const analysed = await eventually(() => call(port, "/sentiment", user, SENTENCE), (r) => r.status === 200, 25);
+    assert.equal(analysed.status, 200, analysed.body);
+    const fed = await call(port, "/feedback", moderator, { sentence: "fine", polarity: 0.1, correct: true });
+    assert.equal(fed.status, 201, fed.body);
+    assert.equal((await call(port, "/idp/.well-known/openid-configuration")).status, 200);
+  });
 });
