@@ -9,6 +9,7 @@ import type net from "node:net";
 import type { HostImpl } from "./host.ts";
 import { connectedSockets, openConnection } from "./pool.ts";
 import type { ConnectionPool, PoolOwner } from "./pool.ts";
+import { PendingRequests } from "./pending-requests.ts";
 import type { UpstreamHttpRequest, UpstreamHttpResult } from "./types.ts";
 
 class PoolAgent extends http.Agent {
@@ -39,13 +40,13 @@ class PoolAgent extends http.Agent {
 
 export class Http1Pool implements ConnectionPool {
   private readonly agent: PoolAgent;
-  private readonly queue: Array<() => void> = [];
-  /** How to fail each queued request when the pool closes (its host left the cluster). */
-  private readonly failQueued = new Map<() => void, () => void>();
   private connections = 0;
   closing = false;
 
+  private readonly pending: PendingRequests;
+
   constructor(private readonly host: HostImpl, readonly owner: PoolOwner) {
+    this.pending = new PendingRequests(host, owner);
     this.agent = new PoolAgent(this);
     // A connection returned to the agent's free list can serve a queued request.
     this.agent.on("free", () => queueMicrotask(() => this.drainQueue()));
@@ -96,54 +97,16 @@ export class Http1Pool implements ConnectionPool {
   }
 
   request(req: UpstreamHttpRequest, done: () => void): Promise<UpstreamHttpResult> {
-    const { breaker, stats } = this.owner;
     if (this.closing || this.canDispatch()) return this.dispatch(req, done);
-    if (!breaker.canQueue()) {
-      stats.upstream_rq_pending_overflow++;
-      done();
-      return Promise.resolve({ kind: "overflow", reason: "max_pending_requests" });
-    }
-    stats.upstream_cx_overflow++;
-    breaker.pending++;
-    stats.upstream_rq_pending_total++;
-    stats.upstream_rq_pending_active++;
-    return new Promise((resolve) => {
-      const start = () => {
-        this.failQueued.delete(start);
-        breaker.pending--;
-        stats.upstream_rq_pending_active--;
-        resolve(this.dispatch(req, done));
-      };
-      this.queue.push(start);
-      this.failQueued.set(start, () => {
-        this.failQueued.delete(start);
-        breaker.pending--;
-        stats.upstream_rq_pending_active--;
-        done();
-        resolve({ kind: "failure", failure: "connect", host: this.host, detail: "the host left the cluster before a connection was available", responseFlag: "UF" });
-      });
-      req.signal?.addEventListener("abort", () => {
-        const i = this.queue.indexOf(start);
-        if (i >= 0) {
-          this.failQueued.delete(start);
-          this.queue.splice(i, 1);
-          breaker.pending--;
-          stats.upstream_rq_pending_active--;
-          stats.upstream_rq_cancelled++;
-          done();
-          resolve({ kind: "failure", failure: "aborted", host: this.host, detail: "request cancelled while waiting for a connection" });
-        }
-      }, { once: true });
-    });
+    return this.pending.admit(req, done, () => this.dispatch(req, done));
   }
 
   failPending(): void {
-    this.queue.length = 0;
-    for (const fail of [...this.failQueued.values()]) fail();
+    this.pending.failAll();
   }
 
   drainQueue(): void {
-    while (this.queue.length > 0 && this.canDispatch()) this.queue.shift()!();
+    this.pending.drain(() => this.canDispatch());
   }
 
   close(force = false): void {
