@@ -120,12 +120,18 @@ export class ProxyTelemetry {
    */
   destination(clusterName: string, authority: string, useHost: boolean): DestinationService {
     // Two levels (cluster, then Host) so a lookup never concatenates strings.
-    const byCluster = clusterName.startsWith("outbound|") || !useHost ? this.destinations : this.destinationsByHost;
+    const outbound = clusterName.startsWith("outbound|");
+    // Inbound clusters (`inbound|8080||`) name no service; as Istio's stats filter, take it from
+    // the cluster's istio.services metadata before the Host header, which at a sidecar behind
+    // the gateway is the external host.
+    const service = outbound ? undefined : this.clusterService(clusterName);
+    const byCluster = outbound || service || !useHost ? this.destinations : this.destinationsByHost;
     const key = byCluster === this.destinations ? clusterName : authority;
     let d = byCluster.get(key);
-    if (d) return d;
-    let host: string | undefined;
-    if (clusterName.startsWith("outbound|")) host = clusterName.split("|")[3] || undefined;
+    if (d && (outbound || d.host === service || !service)) return d;
+    let host: string | undefined = service;
+    if (outbound) host = clusterName.split("|")[3] || undefined;
+    else if (service) host = service;
     else if (clusterName === "BlackHoleCluster" || clusterName === "PassthroughCluster") host = clusterName;
     else if (useHost && authority) {
       const h = authority.replace(/:\d+$/, "").toLowerCase();
@@ -136,6 +142,13 @@ export class ProxyTelemetry {
     if (byCluster.size > 4096) byCluster.clear();
     byCluster.set(key, d);
     return d;
+  }
+
+  /** The first service in a cluster's `filter_metadata.istio.services`, if any. */
+  private clusterService(clusterName: string): string | undefined {
+    const md = this.opts.clusters.get(clusterName)?.config.metadata as { filter_metadata?: { istio?: { services?: { host?: unknown }[] } } } | undefined;
+    const h = md?.filter_metadata?.istio?.services?.[0]?.host;
+    return typeof h === "string" && h !== "" ? h : undefined;
   }
 
   /** The span exporter for a provider, resolving the collector through its cluster; undefined while it has no host. */
