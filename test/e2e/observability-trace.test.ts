@@ -1,5 +1,5 @@
 // Issue 7 "Done when", traces and access logs, over `skiff up` (a real child process) on the
-// sentiment sample with samples/sentiment/mesh-config.yaml (TEXT access logs to each proxy's
+// sentiment sample with samples/mesh-config/sentiment.yaml (TEXT access logs to each proxy's
 // log, Zipkin tracing at 100 % to the embedded trace store, Istio's metrics):
 // - one request gateway → sa-webapp → sa-logic gives one trace with a span from each proxy in
 //   parent/child order, and its x-request-id in every hop's access log (read with `skiff logs`);

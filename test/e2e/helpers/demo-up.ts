@@ -30,7 +30,7 @@ export async function startDemo(t: TestContext, opts: { tracePort: number }): Pr
   const dir = mkdtempSync(join(tmpdir(), "skiff-obs-"));
   const runDir = join(dir, "run");
   const meshConfig = join(dir, "mesh-config.yaml");
-  const sample = readFileSync(join(SAMPLES, "mesh-config.yaml"), "utf8");
+  const sample = readFileSync(join(SAMPLES, "..", "mesh-config", "sentiment.yaml"), "utf8");
   assert.match(sample, /port: 9411/, "the sample mesh config names the trace store's port 9411");
   writeFileSync(meshConfig, sample.replace("port: 9411", `port: ${opts.tracePort}`));
   const env = { ...process.env, SKIFF_RUN_DIR: runDir, DATA_DIR: join(dir, "feedback") };
