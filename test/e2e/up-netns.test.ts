@@ -16,6 +16,7 @@ import { fileURLToPath } from "node:url";
 import { kernelFreePort, readState, sweepStale, type MeshState } from "../../src/runtime/index.ts";
 import { cleanupNetns, listNetns, namespaceName, netnsSupport } from "../../src/runtime/netns/index.ts";
 
+import { call, eventually, version, versions } from "./helpers/tutorial.ts";
 const SKIFF = fileURLToPath(new URL("../../bin/skiff.js", import.meta.url));
 const SAMPLES = fileURLToPath(new URL("../../samples/sentiment/", import.meta.url));
 const ISTIO = join(SAMPLES, "istio");
@@ -35,52 +36,6 @@ function exec(file: string, args: string[], env: NodeJS.ProcessEnv = process.env
 
 const skiff = (env: NodeJS.ProcessEnv, ...args: string[]) => exec(process.execPath, [SKIFF, ...args], env);
 
-interface Reply {
-  status: number;
-  type: string;
-  body: string;
-}
-
-async function call(port: number, path: string, body?: unknown): Promise<Reply> {
-  const res = await fetch(`http://127.0.0.1:${port}${path}`, {
-    method: body === undefined ? "GET" : "POST",
-    headers: body === undefined ? {} : { "content-type": "application/json" },
-    body: body === undefined ? undefined : JSON.stringify(body),
-    signal: AbortSignal.timeout(10_000),
-  });
-  return { status: res.status, type: res.headers.get("content-type") ?? "", body: await res.text() };
-}
-
-async function eventually<T>(fn: () => Promise<T>, check: (v: T) => boolean, tries = 150): Promise<T> {
-  let error: unknown;
-  for (let i = 0; i < tries; i++) {
-    try {
-      const value = await fn();
-      if (check(value) || i === tries - 1) return value;
-    } catch (err) {
-      error = err;
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw error;
-}
-
-/** The sa-logic version that answered one sentiment request (gateway → sa-webapp → sa-logic, captured). */
-async function version(port: number): Promise<string> {
-  const r = await call(port, "/sentiment", { sentence: "a good day" });
-  assert.equal(r.status, 200, r.body);
-  return (JSON.parse(r.body) as { version: string }).version;
-}
-
-async function versions(port: number, n: number): Promise<Map<string, number>> {
-  const counts = new Map<string, number>();
-  // Bounded concurrency: ten in flight at a time.
-  for (let i = 0; i < n; i += 10) {
-    const batch = await Promise.all(Array.from({ length: Math.min(10, n - i) }, () => version(port)));
-    for (const v of batch) counts.set(v, (counts.get(v) ?? 0) + 1);
-  }
-  return counts;
-}
 
 /** A legacy workload: namespace `legacy` without injection, a tiny server (so it has a port to be ready on). */
 const LEGACY_MESH = `apiVersion: v1
