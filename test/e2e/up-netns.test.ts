@@ -16,7 +16,7 @@ import { fileURLToPath } from "node:url";
 import { kernelFreePort, readState, sweepStale, type MeshState } from "../../src/runtime/index.ts";
 import { cleanupNetns, listNetns, namespaceName, netnsSupport } from "../../src/runtime/netns/index.ts";
 
-import { call, eventually, version, versions } from "./helpers/tutorial.ts";
+import { assertIngressServesTheApp, call, eventually, version, versions } from "./helpers/tutorial.ts";
 const SKIFF = fileURLToPath(new URL("../../bin/skiff.js", import.meta.url));
 const SAMPLES = fileURLToPath(new URL("../../samples/sentiment/", import.meta.url));
 const ISTIO = join(SAMPLES, "istio");
@@ -105,32 +105,8 @@ test("the tutorial in netns mode: capture, VIPs and DNS; ingress, the app, feedb
   });
 
   await t.test("2. with the Gateway and VirtualService: page, static file, image, sentiment, feedback", async () => {
-    const applied = await skiff(env, "apply", "-f", join(ISTIO, "http-gateway.yaml"), "-f", join(ISTIO, "vs-route-ingress.yaml"));
-    assert.equal(applied.code, 0, applied.stderr);
-    const page = await eventually(() => call(port, "/"), (r) => r.status === 200);
-    assert.equal(page.status, 200);
-    assert.match(page.type, /text\/html/);
-    const css = await call(port, "/static/style.css");
-    assert.equal(css.status, 200);
-    assert.match(css.type, /text\/css/);
-    const icon = await call(port, "/favicon.ico");
-    assert.equal(icon.status, 200);
-    assert.match(icon.type, /image\//);
-    const logo = await call(port, "/logo.png");
-    assert.equal(logo.status, 200);
-    assert.match(logo.type, /image\/png/);
-
     // sa-webapp calls http://sa-logic: DNS to a VIP, captured to its sidecar's 15001.
-    const good = await call(port, "/sentiment", { sentence: "I love this wonderful day" });
-    assert.equal(good.status, 200, good.body);
-    assert.ok((JSON.parse(good.body) as { polarity: number }).polarity > 0, good.body);
-    const bad = await call(port, "/sentiment", { sentence: "this is terrible and awful" });
-    assert.ok((JSON.parse(bad.body) as { polarity: number }).polarity < 0, bad.body);
-
-    const stored = await call(port, "/feedback", { sentence: "I love this wonderful day", polarity: 0.8, correct: true });
-    assert.equal(stored.status, 201, stored.body);
-    const list = JSON.parse((await call(port, "/feedback")).body) as { sentence: string }[];
-    assert.deepEqual(list.map((e) => e.sentence), ["I love this wonderful day"]);
+    await assertIngressServesTheApp(port, ISTIO, (...args) => skiff(env, ...args));
   });
 
   await t.test("4. a workload in a namespace without injection reaches sa-webapp by service name with plain HTTP", async () => {

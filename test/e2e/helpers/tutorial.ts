@@ -49,3 +49,40 @@ export async function versions(port: number, n: number): Promise<Map<string, num
   }
   return counts;
 }
+
+/**
+ * The tutorial's step 2, the same in every mode: apply the Gateway and the ingress
+ * VirtualService with `apply`, then the page, a static file, the favicon, the image,
+ * a positive and a negative sentence, and feedback stored and listed.
+ */
+export async function assertIngressServesTheApp(
+  port: number,
+  istioDir: string,
+  apply: (...args: string[]) => Promise<{ code: number; stderr: string }>,
+): Promise<void> {
+  const applied = await apply("apply", "-f", `${istioDir}/http-gateway.yaml`, "-f", `${istioDir}/vs-route-ingress.yaml`);
+  assert.equal(applied.code, 0, applied.stderr);
+  const page = await eventually(() => call(port, "/"), (r) => r.status === 200);
+  assert.equal(page.status, 200);
+  assert.match(page.type, /text\/html/);
+  const css = await call(port, "/static/style.css");
+  assert.equal(css.status, 200);
+  assert.match(css.type, /text\/css/);
+  const icon = await call(port, "/favicon.ico");
+  assert.equal(icon.status, 200);
+  assert.match(icon.type, /image\//);
+  const logo = await call(port, "/logo.png");
+  assert.equal(logo.status, 200);
+  assert.match(logo.type, /image\/png/);
+
+  const good = await call(port, "/sentiment", { sentence: "I love this wonderful day" });
+  assert.equal(good.status, 200, good.body);
+  assert.ok((JSON.parse(good.body) as { polarity: number }).polarity > 0, good.body);
+  const bad = await call(port, "/sentiment", { sentence: "this is terrible and awful" });
+  assert.ok((JSON.parse(bad.body) as { polarity: number }).polarity < 0, bad.body);
+
+  const stored = await call(port, "/feedback", { sentence: "I love this wonderful day", polarity: 0.8, correct: true });
+  assert.equal(stored.status, 201, stored.body);
+  const list = JSON.parse((await call(port, "/feedback")).body) as { sentence: string }[];
+  assert.deepEqual(list.map((e) => e.sentence), ["I love this wonderful day"]);
+}
