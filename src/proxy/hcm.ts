@@ -363,7 +363,7 @@ export class HttpConnectionManager {
     private readonly deps: HcmDeps,
   ) {
     this.config = parseHcmConfig(json, path, deps.random);
-    this.filters = this.config.filterEntries.slice(0, -1).map((f, i) => createHttpFilter(f, `${path}.http_filters[${i}]`, { random: deps.random, stats: deps.stats, statPrefix: this.config.statPrefix, log: deps.log }));
+    this.filters = this.config.filterEntries.slice(0, -1).map((f, i) => createHttpFilter(f, `${path}.http_filters[${i}]`, { random: deps.random, stats: deps.stats, statPrefix: this.config.statPrefix, log: deps.log, clusters: deps.clusters }));
     this.router = new Router({ clusters: deps.clusters, random: deps.random });
     this.telemetry = HcmTelemetry.create(telemetryFor(deps.stats), json, path, this.filters, deps.random);
     const prefix = `http.${this.config.statPrefix}.`;

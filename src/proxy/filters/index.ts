@@ -7,6 +7,7 @@ import { compileCorsPolicy, corsPolicyTypeUrl, corsTypeUrl, createCorsFilter } f
 import { compileRbacPerRoute, createRbacFilter, rbacPerRouteTypeUrl, rbacTypeUrl } from "./rbac.ts";
 import { compileJwtPerRoute, createJwtAuthnFilter, jwtAuthnTypeUrl, jwtPerRouteTypeUrl } from "./jwt-authn.ts";
 import type { StatsRegistry } from "../stats.ts";
+import type { ClusterManagerApi } from "../upstream/index.ts";
 import { IstioStatsFilter, parseStatsConfig, statsPluginConfigType, typedStructPayload, typedStructUrl, xdsTypedStructUrl } from "./stats.ts";
 import { MetadataExchangeFilter, parseMetadataExchangeConfig, peerMetadataConfigType } from "./metadata-exchange.ts";
 
@@ -22,6 +23,8 @@ export interface FilterFactoryOptions {
   /** The HCM's stat_prefix, for http.<prefix>.<filter stats>. */
   statPrefix?: string;
   log?: (level: "info" | "warn" | "error", msg: string) => void;
+  /** The proxy's clusters, for filters that call out (jwt_authn's remote JWKS). */
+  clusters?: ClusterManagerApi;
 }
 
 /** Build a (non-router) HTTP filter from an HCM http_filters entry. */

@@ -11,6 +11,7 @@ import { ConfigError, obj, onlyFields, str, type Json } from "../json.ts";
 import type { Exchange, FilterStatus, HttpFilter } from "../http-filter.ts";
 import { perFilterConfig } from "../http-filter.ts";
 import { StatsRegistry } from "../stats.ts";
+import type { ClusterManagerApi } from "../upstream/index.ts";
 import { setDynamicMetadata } from "./rbac-metadata.ts";
 import { anyTokenPresent, claimAt, claimHeaderValue, compileProvider, findToken, type FoundToken, type JwtProvider } from "./jwt-provider.ts";
 import { compileRequirement, compileRules, missing, ok, type CompiledRule, type Outcome, type Requirement, type Verifier } from "./jwt-requirements.ts";
@@ -28,6 +29,8 @@ export interface JwtFilterOptions {
   stats?: StatsRegistry;
   statPrefix?: string;
   log?: (level: "info" | "warn" | "error", msg: string) => void;
+  /** The proxy's clusters: remote JWKS are fetched through the one `http_uri.cluster` names. */
+  clusters?: ClusterManagerApi;
 }
 
 export interface JwtPerRoute {
@@ -96,7 +99,7 @@ export function createJwtAuthnFilter(name: string, config: Json, path: string, o
   for (const [pname, pjson] of Object.entries(providersJson)) {
     const pj = obj(pjson);
     if (!pj) throw new ConfigError(`${path}.providers.${pname}`, "expected a JwtProvider object");
-    providers.set(pname, compileProvider(pname, pj, `${path}.providers.${pname}`, { fetchSuccess: counters.fetchSuccess, fetchFailed: counters.fetchFailed, log: opts.log }));
+    providers.set(pname, compileProvider(pname, pj, `${path}.providers.${pname}`, { fetchSuccess: counters.fetchSuccess, fetchFailed: counters.fetchFailed, log: opts.log, clusters: opts.clusters }));
   }
   const names = new Set(providers.keys());
   const named = new Map<string, Requirement>();

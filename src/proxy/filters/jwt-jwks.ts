@@ -2,16 +2,13 @@
 // (remote_jwks). A remote JWKS is fetched on demand — the first request that needs it
 // waits for it, as Envoy does without async_fetch — and kept for cache_duration; a
 // request after that fetches again. A fetch that fails is logged and counted, and the
-// request gets 401: an unverifiable token never passes.
-//
-// WHY node:http(s) straight to the URI: the translator names a cluster for the fetch,
-// but the proxy's cluster manager has no "one request, give me the body" client; the
-// URI's host:port is what that cluster points at. See docs/proxy-security-filters.md.
-import http from "node:http";
-import https from "node:https";
+// request gets 401: an unverifiable token never passes. The fetch goes through the
+// cluster `http_uri.cluster` names (./jwt-fetch.ts), as Envoy's does.
 import { importJWK, type CryptoKey, type JWK } from "jose";
 import { ConfigError, durationMs, obj, onlyFields, str, type Json } from "../json.ts";
 import type { Counter } from "../stats.ts";
+import type { ClusterManagerApi } from "../upstream/index.ts";
+import { fetchJwksText } from "./jwt-fetch.ts";
 
 /** One usable key of a JWKS, with its JOSE key objects imported lazily per algorithm. */
 export interface JwksKey {
@@ -64,13 +61,13 @@ export interface RemoteJwksDeps {
   fetchFailed: Counter;
   log?: (level: "info" | "warn" | "error", msg: string) => void;
   now?: () => number;
+  /** The proxy's clusters, which `http_uri.cluster` names; looked up at each fetch. */
+  clusters?: ClusterManagerApi;
 }
 
 /** Envoy's default remote_jwks cache_duration: 10 minutes. */
 const defaultCacheMs = 600_000;
 const defaultTimeoutMs = 5_000;
-/** Bounded body: a JWKS is small; anything huge is a misconfigured URI. */
-const maxBodyBytes = 1 << 20;
 
 export class RemoteJwks implements JwksSource {
   private cached: { set: KeySet; expires: number } | undefined;
@@ -78,6 +75,8 @@ export class RemoteJwks implements JwksSource {
 
   constructor(
     readonly uri: string,
+    /** `http_uri.cluster`: the fetch goes through it; "" → straight to the URI. */
+    readonly cluster: string,
     private readonly timeoutMs: number,
     private readonly cacheMs: number,
     private readonly deps: RemoteJwksDeps,
@@ -93,50 +92,20 @@ export class RemoteJwks implements JwksSource {
 
   private async fetch(): Promise<KeySet> {
     try {
-      const body = await getText(this.uri, this.timeoutMs);
+      const body = await fetchJwksText({ uri: this.uri, cluster: this.cluster, timeoutMs: this.timeoutMs }, this.deps.clusters);
       const set = parseJwks(body);
       this.cached = { set, expires: (this.deps.now ?? Date.now)() + this.cacheMs };
       this.deps.fetchSuccess.value++;
       return set;
     } catch (err) {
       this.deps.fetchFailed.value++;
-      this.deps.log?.("warn", `jwt_authn: fetching JWKS from ${this.uri} failed: ${(err as Error).message}`);
+      const via = this.cluster ? ` through cluster ${this.cluster}` : "";
+      this.deps.log?.("warn", `jwt_authn: fetching JWKS from ${this.uri}${via} failed: ${(err as Error).message}`);
       // Envoy drops the stale keys too once the cache expired: verification fails closed.
       this.cached = undefined;
       throw new JwksFetchError((err as Error).message);
     }
   }
-}
-
-function getText(uri: string, timeoutMs: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let url: URL;
-    try {
-      url = new URL(uri);
-    } catch {
-      reject(new Error(`"${uri}" is not a URL`));
-      return;
-    }
-    const client = url.protocol === "https:" ? https : http;
-    const req = client.get(url, { timeout: timeoutMs, headers: { accept: "application/json" }, agent: false }, (res) => {
-      if (res.statusCode !== 200) {
-        res.resume();
-        reject(new Error(`HTTP ${res.statusCode ?? 0}`));
-        return;
-      }
-      let size = 0;
-      const chunks: Buffer[] = [];
-      res.on("data", (c: Buffer) => {
-        size += c.length;
-        if (size > maxBodyBytes) req.destroy(new Error("JWKS larger than 1 MiB"));
-        else chunks.push(c);
-      });
-      res.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
-      res.on("error", reject);
-    });
-    req.on("timeout", () => req.destroy(new Error(`timed out after ${timeoutMs} ms`)));
-    req.on("error", reject);
-  });
 }
 
 export class LocalJwks implements JwksSource {
@@ -182,7 +151,7 @@ export function compileJwksSource(provider: Json, path: string, deps: RemoteJwks
     } catch (err) {
       throw new ConfigError(p, (err as Error).message);
     }
-    return new RemoteJwks(uri, timeoutMs || defaultTimeoutMs, cacheMs ?? defaultCacheMs, deps);
+    return new RemoteJwks(uri, str(httpUri.cluster) ?? "", timeoutMs || defaultTimeoutMs, cacheMs ?? defaultCacheMs, deps);
   }
   throw new ConfigError(path, "a provider needs local_jwks or remote_jwks");
 }

@@ -174,7 +174,9 @@ before(async () => {
     ],
   });
 
-  await serve(ads, proxy, { clusters: [staticCluster("app", [upstream.port])], listeners: [istio, strict, remote] });
+  // The remote providers' http_uri.cluster: the fetch goes through it (jwt-jwks-cluster.test.ts covers more).
+  const jwksCluster = staticCluster("jwks|127.0.0.1", [(jwksServer.address() as AddressInfo).port]);
+  await serve(ads, proxy, { clusters: [staticCluster("app", [upstream.port]), jwksCluster], listeners: [istio, strict, remote] });
 });
 
 after(async () => {
