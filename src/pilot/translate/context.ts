@@ -258,15 +258,22 @@ export function proxyView(ctx: PushContext, proxy: ProxyNode): ProxyView {
 
   // Services: exported to the proxy's namespace, then scoped by Sidecar egress hosts.
   // When several namespaces declare one host, the proxy's own namespace wins, then
-  // the first in registry order (hostname, namespace).
-  const visibleByHost = new Map<string, MeshService>();
-  for (const s of ctx.services) {
-    if (!isExportedTo(s.exportTo, s.namespace, proxyNs)) continue;
-    if (egress && !egressAllows(egress, s.namespace, s.hostname)) continue;
-    const seen = visibleByHost.get(s.hostname);
-    if (!seen || (s.namespace === proxyNs && seen.namespace !== proxyNs)) visibleByHost.set(s.hostname, s);
-  }
-  const services = [...visibleByHost.values()].sort((a, b) => (a.hostname < b.hostname ? -1 : 1));
+  // the first in registry order (hostname, namespace). Built on first use: it is a walk
+  // over every service, and what a proxy builds for itself alone (inbound side) does not
+  // need it, while the outbound side is built once per scope and shared (xds/scopes.ts).
+  let visible: { byHost: Map<string, MeshService>; sorted: MeshService[] } | undefined;
+  const visibleServices = (): { byHost: Map<string, MeshService>; sorted: MeshService[] } => {
+    if (visible) return visible;
+    const byHost = new Map<string, MeshService>();
+    for (const s of ctx.services) {
+      if (!isExportedTo(s.exportTo, s.namespace, proxyNs)) continue;
+      if (egress && !egressAllows(egress, s.namespace, s.hostname)) continue;
+      const seen = byHost.get(s.hostname);
+      if (!seen || (s.namespace === proxyNs && seen.namespace !== proxyNs)) byHost.set(s.hostname, s);
+    }
+    visible = { byHost, sorted: [...byHost.values()].sort((a, b) => (a.hostname < b.hostname ? -1 : 1)) };
+    return visible;
+  };
 
   const vsVisible = (vs: ResolvedVirtualService): boolean =>
     isExportedTo(vs.resource.spec.exportTo, vs.resource.metadata.namespace ?? "", proxyNs);
@@ -292,7 +299,7 @@ export function proxyView(ctx: PushContext, proxy: ProxyNode): ProxyView {
 
   const drCache = new Map<string, EffectiveDestinationRule | undefined>();
   const destinationRule = (host: string): EffectiveDestinationRule | undefined => {
-    if (!drCache.has(host)) drCache.set(host, lookupDestinationRule(ctx, proxy, host, visibleByHost.get(host)));
+    if (!drCache.has(host)) drCache.set(host, lookupDestinationRule(ctx, proxy, host, visibleServices().byHost.get(host)));
     return drCache.get(host);
   };
 
@@ -300,14 +307,15 @@ export function proxyView(ctx: PushContext, proxy: ProxyNode): ProxyView {
 
   const ownEndpoints: Endpoint[] = [];
   if (proxy.type !== "proxyless") {
-    for (const list of ctx.snapshot.registry.endpoints.values()) {
-      for (const ep of list) {
-        if (ep.namespace !== proxyNs || !proxy.ipAddresses.includes(ep.address)) continue;
-        // Several workloads may share an address (local replicas on 127.0.0.1):
-        // labels both sides define must agree.
-        const agree = Object.entries(ep.labels).every(([k, v]) => proxy.labels[k] === undefined || proxy.labels[k] === v);
-        if (agree) ownEndpoints.push(ep);
-      }
+    const index = endpointsByAddress(ctx);
+    // In registry order, as a walk over all endpoints would meet them.
+    const candidates = [...new Set(proxy.ipAddresses)].flatMap((a) => index.get(a) ?? []).sort((a, b) => a.at - b.at);
+    for (const { ep } of candidates) {
+      if (ep.namespace !== proxyNs) continue;
+      // Several workloads may share an address (local replicas on 127.0.0.1):
+      // labels both sides define must agree.
+      const agree = Object.entries(ep.labels).every(([k, v]) => proxy.labels[k] === undefined || proxy.labels[k] === v);
+      if (agree) ownEndpoints.push(ep);
     }
   }
   // Local replicas of one workload share address and labels; when some endpoints name
@@ -330,8 +338,10 @@ export function proxyView(ctx: PushContext, proxy: ProxyNode): ProxyView {
     ctx,
     proxy,
     sidecar,
-    services,
-    service: (host) => visibleByHost.get(host),
+    get services() {
+      return visibleServices().sorted;
+    },
+    service: (host) => visibleServices().byHost.get(host),
     destinationRule,
     virtualServices: meshVs,
     virtualServiceFor: (host) => {
@@ -345,6 +355,29 @@ export function proxyView(ctx: PushContext, proxy: ProxyNode): ProxyView {
     problems,
     resolveHost: ctx.resolveHost,
   };
+}
+
+// Registry endpoints by address, in registry order: a proxy finds its own endpoints by
+// its IPs without walking every endpoint of the mesh (that walk, per proxy, grew as
+// proxies × endpoints).
+const addressIndex = new WeakMap<PushContext, Map<string, { at: number; ep: Endpoint }[]>>();
+
+function endpointsByAddress(ctx: PushContext): Map<string, { at: number; ep: Endpoint }[]> {
+  let index = addressIndex.get(ctx);
+  if (!index) {
+    index = new Map();
+    let at = 0;
+    for (const list of ctx.snapshot.registry.endpoints.values()) {
+      for (const ep of list) {
+        const entry = { at: at++, ep };
+        const same = index.get(ep.address);
+        if (same) same.push(entry);
+        else index.set(ep.address, [entry]);
+      }
+    }
+    addressIndex.set(ctx, index);
+  }
+  return index;
 }
 
 // DestinationRules of a namespace with their hosts resolved: exact hosts in a map,

@@ -68,8 +68,29 @@ export interface OutboundOptions {
 }
 
 export function buildOutbound(view: ProxyView, problems: TranslationProblem[], options: OutboundOptions = {}): OutboundResult {
-  const listeners: EnvoyJson[] = [];
+  return { listeners: buildOutboundListeners(view, problems, options), routes: buildOutboundRoutes(view, problems) };
+}
+
+/**
+ * The route configurations the outbound listeners name: `<port>` for each port with
+ * HTTP services, and `http_proxy` when the proxy has an HTTP_PROXY port. Apart from the
+ * listeners because they are the bulk of a proxy's config and only depend on what the
+ * proxy sees (its scope), so proxies of one scope can share them.
+ */
+export function buildOutboundRoutes(view: ProxyView, problems: TranslationProblem[]): EnvoyJson[] {
   const routes: EnvoyJson[] = [];
+  for (const group of groupByPort(view.services)) {
+    const httpLike = [...group.http, ...group.sniffed];
+    // Same rule as the listeners: a port with HTTP services has an HCM naming route `<port>`.
+    if (httpLike.length > 0) routes.push(outboundRouteConfig(view, group.port, httpLike, problems));
+  }
+  if (httpProxyPortOf(view) !== undefined) routes.push(httpProxyRouteConfig(view, problems));
+  return routes;
+}
+
+/** The outbound listeners (see the file comment); their route configurations come from buildOutboundRoutes. */
+export function buildOutboundListeners(view: ProxyView, problems: TranslationProblem[], options: OutboundOptions = {}): EnvoyJson[] {
+  const listeners: EnvoyJson[] = [];
   const vipOwners = new Map<string, MeshService>();
   for (const group of groupByPort(view.services)) {
     const httpLike = [...group.http, ...group.sniffed];
@@ -107,7 +128,6 @@ export function buildOutbound(view: ProxyView, problems: TranslationProblem[], o
 
     if (wildcardTcp.length > 0) reportConflicts(wildcardTcp, httpLike[0], group.port, problems);
 
-    routes.push(outboundRouteConfig(view, group.port, httpLike, problems));
     const hcm = httpConnectionManager({
       statPrefix: `outbound_0.0.0.0_${group.port}`,
       rds: String(group.port),
@@ -148,11 +168,8 @@ export function buildOutbound(view: ProxyView, problems: TranslationProblem[], o
   // Nothing is captured under INTERCEPTION_MODE NONE: no connection would reach 15001.
   if (view.proxy.metadata.INTERCEPTION_MODE !== "NONE") listeners.push(virtualOutbound(view.outboundTrafficPolicy));
   const httpProxyPort = httpProxyPortOf(view);
-  if (httpProxyPort !== undefined) {
-    listeners.push(httpProxyListener(httpProxyPort, options.httpFilters));
-    routes.push(httpProxyRouteConfig(view, problems));
-  }
-  return { listeners, routes };
+  if (httpProxyPort !== undefined) listeners.push(httpProxyListener(httpProxyPort, options.httpFilters));
+  return listeners;
 }
 
 function reportConflicts(losers: MeshService[], winner: MeshService, port: number, problems: TranslationProblem[]): void {

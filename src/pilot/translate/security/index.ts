@@ -58,6 +58,16 @@ function reportNoTls(problems: TranslationProblem[]): NonNullable<ClusterOptions
   };
 }
 
+/**
+ * The outbound cluster decorator alone (mesh mTLS, or the no-TLS report): what the
+ * outbound clusters need of security, so they can be built without the rest (the
+ * outbound side is built once per proxy scope and shared).
+ */
+export function outboundClusterOptions(view: ProxyView, problems: TranslationProblem[]): ClusterOptions {
+  // Without TLS the proxy gets plaintext clusters (and NACKs nothing).
+  return supportsTls(view) ? { decorateOutbound: decorateOutboundMtls } : { decorateOutbound: reportNoTls(problems) };
+}
+
 export function proxySecurity(view: ProxyView, problems: TranslationProblem[]): ProxySecurity {
   const tls = supportsTls(view);
   const jwt = buildJwt(view, problems, tls);
@@ -82,8 +92,7 @@ export function proxySecurity(view: ProxyView, problems: TranslationProblem[]): 
       }
       return chainsForMode(decorated, kind, mode, tls);
     },
-    // Without TLS the proxy gets plaintext clusters (and NACKs nothing).
-    clusterOptions: tls ? { decorateOutbound: decorateOutboundMtls } : { decorateOutbound: reportNoTls(problems) },
+    clusterOptions: outboundClusterOptions(view, problems),
     extraClusters: jwt.clusters,
   };
 }
