@@ -50,6 +50,21 @@ interface Chain {
   tls?: DownstreamTlsServer;
 }
 
+/**
+ * Closes a refused connection with a TCP reset, as the client of an Envoy sees it:
+ * Envoy's listener filters only peek, so the request is still unread when it closes
+ * and the kernel answers with RST (curl: "(56) Connection reset by peer"). Our
+ * inspection has read those bytes, so a plain close would be a FIN, an empty reply.
+ */
+function refuse(socket: net.Socket): void {
+  if (socket.destroyed) return;
+  try {
+    socket.resetAndDestroy();
+  } catch {
+    socket.destroy();
+  }
+}
+
 function parseChain(json: Json, path: string, listenerName: string, deps: ListenerDeps): Chain {
   onlyFields(json, path, ["filter_chain_match", "filters", "name", "transport_socket"], ["metadata", "transport_socket_connect_timeout"]);
   const tlsConfig = parseTransportSocket(json.transport_socket, `${path}.transport_socket`);
@@ -196,7 +211,7 @@ export class ListenerInstance {
       }) ?? this.defaultChain;
     if (!chain) {
       this.stats.noChain.value++;
-      socket.destroy();
+      refuse(socket);
       return;
     }
     // TLS first: the network filters and the HCM see the decrypted socket and its peer
@@ -230,7 +245,9 @@ export class ListenerInstance {
     const facts = connectionFacts(conn, dest, insp?.serverName);
     if (chain.rbac.length > 0) {
       if (!chain.rbac.every((r) => r.allows(facts))) {
-        conn.destroy(); // Envoy's network RBAC: a denied connection is closed
+        // Envoy's network RBAC closes a denied connection (STRICT's plaintext chain is one).
+        refuse(socket);
+        conn.destroy();
         return;
       }
     }
