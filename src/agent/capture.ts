@@ -29,6 +29,12 @@ export interface CaptureOptions {
   dnsPort?: number | false;
   /** Inbound destination ports that skip capture, besides the defaults above. */
   excludeInboundPorts?: readonly number[];
+  /**
+   * Inbound sources (addresses or CIDRs) that skip capture: the runtime's probe address.
+   * Istio rewrites kubelet probes to its agent's port 15020 for the same reason: a probe
+   * has no mesh identity, so STRICT mTLS or an ALLOW policy would refuse it.
+   */
+  excludeInboundSources?: readonly string[];
   /** Outbound destinations (CIDRs) that skip capture, e.g. the control plane's address. */
   excludeOutboundCidrs?: readonly string[];
 }
@@ -62,6 +68,7 @@ export function captureRules(options: CaptureOptions): string {
   // Inbound: everything TCP except the ports the proxy serves itself.
   lines.push("-A PREROUTING -p tcp -j ISTIO_INBOUND");
   for (const port of o.excludeInboundPorts) lines.push(`-A ISTIO_INBOUND -p tcp --dport ${port} -j RETURN`);
+  for (const source of o.excludeInboundSources) lines.push(`-A ISTIO_INBOUND -s ${source} -p tcp -j RETURN`);
   lines.push("-A ISTIO_INBOUND -p tcp -j ISTIO_IN_REDIRECT");
   lines.push(`-A ISTIO_IN_REDIRECT -p tcp -j REDIRECT --to-ports ${o.inboundPort}`);
 
@@ -108,6 +115,7 @@ interface Normalised {
   outboundPort: number;
   dnsPort: number | false;
   excludeInboundPorts: number[];
+  excludeInboundSources: string[];
   excludeOutboundCidrs: string[];
 }
 
@@ -133,6 +141,7 @@ function normalise(o: CaptureOptions): Normalised {
     outboundPort: port("outboundPort", o.outboundPort ?? CAPTURE_DEFAULTS.outboundPort),
     dnsPort: o.dnsPort === false ? false : port("dnsPort", o.dnsPort ?? CAPTURE_DEFAULTS.dnsPort),
     excludeInboundPorts: [...new Set(excludes)],
+    excludeInboundSources: (o.excludeInboundSources ?? []).map((c, i) => cidr(`excludeInboundSources[${i}]`, c)),
     excludeOutboundCidrs: (o.excludeOutboundCidrs ?? []).map((c, i) => cidr(`excludeOutboundCidrs[${i}]`, c)),
   };
 }

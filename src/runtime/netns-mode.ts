@@ -161,7 +161,9 @@ export class NetnsMode {
     try {
       if (sidecar) {
         // DNS is not captured: resolv.conf names the bridge's DNS proxy, reached directly.
-        await applyCapture(r.namespace, { proxyUid: this.#user.uid, proxyGid: this.#user.gid, dnsPort: false });
+        // The runtime's probes (from probeSource) reach the app directly, as kubelet's do
+        // through Istio's probe rewrite: STRICT or an ALLOW policy must not fail them.
+        await applyCapture(r.namespace, { proxyUid: this.#user.uid, proxyGid: this.#user.gid, dnsPort: false, excludeInboundSources: [this.net.probeSource] });
       } else {
         this.#plain.add(r.namespace);
         await applyServiceRules(r.namespace, this.#serviceVips(this.#registry.snapshot()));
@@ -185,6 +187,7 @@ export class NetnsMode {
   placement(r: ReplicaNetwork): ReplicaPlacement {
     return {
       host: r.address,
+      probeSource: this.net.probeSource,
       wrap: (argv, asProxy) => {
         const { file, args } = this.net.commandIn(r.namespace, argv, asProxy ? this.#user : undefined);
         return { command: file, args };

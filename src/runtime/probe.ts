@@ -9,11 +9,14 @@ import type { WorkloadProbe } from "../api/index.ts";
 
 export type Check = () => Promise<boolean>;
 
-/** `host`: where the app is reached; a netns-mode replica's own address, else loopback. */
-export function httpCheck(port: number, path: string, timeoutMs: number, host = "127.0.0.1"): Check {
+/**
+ * `host`: where the app is reached; a netns-mode replica's own address, else loopback.
+ * `localAddress`: the source to probe from (netns mode's probe address, which capture lets through).
+ */
+export function httpCheck(port: number, path: string, timeoutMs: number, host = "127.0.0.1", localAddress?: string): Check {
   return () =>
     new Promise((resolve) => {
-      const req = request({ host, port, path, method: "GET", timeout: timeoutMs }, (res) => {
+      const req = request({ host, port, path, method: "GET", timeout: timeoutMs, ...(localAddress ? { localAddress } : {}) }, (res) => {
         res.resume();
         // Kubernetes: any status from 200 to 399 is a success.
         resolve((res.statusCode ?? 0) >= 200 && (res.statusCode ?? 0) < 400);
@@ -24,10 +27,10 @@ export function httpCheck(port: number, path: string, timeoutMs: number, host = 
     });
 }
 
-export function tcpCheck(port: number, timeoutMs: number, host = "127.0.0.1"): Check {
+export function tcpCheck(port: number, timeoutMs: number, host = "127.0.0.1", localAddress?: string): Check {
   return () =>
     new Promise((resolve) => {
-      const socket = connect({ host, port });
+      const socket = connect({ host, port, ...(localAddress ? { localAddress } : {}) });
       const done = (ok: boolean): void => {
         socket.destroy();
         resolve(ok);
@@ -59,20 +62,21 @@ export function checkFor(
   firstPort: number | undefined,
   exec: { cwd: string; env: NodeJS.ProcessEnv },
   host = "127.0.0.1",
+  localAddress?: string,
 ): Check {
   const timeoutMs = (probe?.timeoutSeconds ?? 1) * 1000;
   if (probe?.httpGet) {
     const port = resolvePort(probe.httpGet.port);
     if (port === undefined) return async () => false;
-    return httpCheck(port, probe.httpGet.path, timeoutMs, host);
+    return httpCheck(port, probe.httpGet.path, timeoutMs, host, localAddress);
   }
   if (probe?.tcpSocket) {
     const port = resolvePort(probe.tcpSocket.port);
     if (port === undefined) return async () => false;
-    return tcpCheck(port, timeoutMs, host);
+    return tcpCheck(port, timeoutMs, host, localAddress);
   }
   if (probe?.exec) return execCheck(probe.exec.command, exec.cwd, exec.env, timeoutMs);
-  if (firstPort !== undefined) return tcpCheck(firstPort, timeoutMs, host);
+  if (firstPort !== undefined) return tcpCheck(firstPort, timeoutMs, host, localAddress);
   return async () => true;
 }
 

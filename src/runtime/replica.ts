@@ -32,6 +32,8 @@ export interface ReplicaStatus {
  */
 export interface ReplicaPlacement {
   host: string;
+  /** The local address the app's readiness probes come from (capture lets it through). */
+  probeSource?: string;
   wrap(argv: readonly string[], asProxy: boolean): { command: string; args: string[] };
   bootstrap(plan: ReplicaPlan): Record<string, unknown>;
   bootstrapDir: string;
@@ -81,7 +83,7 @@ export class Replica {
       },
     });
     this.#appProbe = new ReadinessProbe(
-      checkFor(opts.probe, (ref) => probePort(plan, ref), plan.ports[0]?.port, { cwd: plan.cwd, env }, host),
+      checkFor(opts.probe, (ref) => probePort(plan, ref), plan.ports[0]?.port, { cwd: plan.cwd, env }, host, placement?.probeSource),
       readinessOptions(opts.probe),
       changed,
     );

@@ -27,6 +27,14 @@ test("options change exactly the rules they name", () => {
   assert.doesNotMatch(text, /1337/);
 });
 
+test("an excluded inbound source (the runtime's probe address) reaches the app before the catch-all redirect; none by default", () => {
+  const lines = captureRules({ proxyUid: 1337, excludeInboundSources: ["198.18.0.254"] }).split("\n");
+  const exempt = lines.indexOf("-A ISTIO_INBOUND -s 198.18.0.254/32 -p tcp -j RETURN");
+  assert.ok(exempt > 0 && exempt < lines.indexOf("-A ISTIO_INBOUND -p tcp -j ISTIO_IN_REDIRECT"), lines.join("\n"));
+  assert.doesNotMatch(captureRules({ proxyUid: 1337 }), /ISTIO_INBOUND -s /);
+  assert.throws(() => captureRules({ proxyUid: 1337, excludeInboundSources: ["probe"] }), /excludeInboundSources\[0\] must be an IPv4 address or CIDR/);
+});
+
 test("the proxy's exemption precedes the catch-all redirect (else the proxy would capture itself)", () => {
   const lines = captureRules({ proxyUid: 1337 }).split("\n");
   const exempt = lines.indexOf("-A ISTIO_OUTPUT -m owner --uid-owner 1337 -j RETURN");

@@ -20,16 +20,17 @@ test("subnets: parsed, host bits and odd prefixes refused with the fix", () => {
   assert.throws(() => parseSubnet("not-a-cidr", "serviceSubnet"), /serviceSubnet must be an IPv4 CIDR/);
 });
 
-test("address pool: bridge takes .1, replicas the lowest free, released addresses come back, full is an error", () => {
-  const pool = new AddressPool(parseSubnet("198.18.5.0/29")); // 6 hosts: .1 bridge, .2-.6 replicas
+test("address pool: bridge takes .1, probes the last, replicas the lowest free, released addresses come back, full is an error", () => {
+  const pool = new AddressPool(parseSubnet("198.18.5.0/29")); // 6 hosts: .1 bridge, .2-.5 replicas, .6 probes
   assert.equal(pool.gateway, "198.18.5.1");
+  assert.equal(pool.probeSource, "198.18.5.6");
   assert.equal(pool.take("a"), "198.18.5.2");
   assert.equal(pool.take("b"), "198.18.5.3");
   assert.equal(pool.take("a"), "198.18.5.2", "same owner, same address");
   pool.release("a");
   assert.equal(pool.take("c"), "198.18.5.2");
-  for (const n of ["d", "e", "f"]) pool.take(n);
-  assert.throws(() => pool.take("g"), /198\.18\.5\.0\/29 is full \(5 replicas\); choose a larger subnet/);
+  for (const n of ["d", "e"]) pool.take(n);
+  assert.throws(() => pool.take("g"), /198\.18\.5\.0\/29 is full \(4 replicas\); choose a larger subnet/);
   const vips = new VipPool(parseSubnet("198.18.1.0/24"));
   assert.equal(vips.vip("x.demo.svc.cluster.local"), vips.vip("x.demo.svc.cluster.local"));
   assert.notEqual(vips.vip("x.demo.svc.cluster.local"), vips.vip("y.demo.svc.cluster.local"));
@@ -66,6 +67,8 @@ test("a replica gets a namespace, a veth into the bridge, an address, lo up and 
   const net = await NetnsNetwork.create({ tag: "skt", subnet: "198.18.9.0/24", serviceSubnet: "198.18.10.0/24", runner, netnsEtc: etc });
   assert.ok(calls.includes("ip link add skt0 type bridge"));
   assert.ok(calls.includes("ip addr add 198.18.9.1/24 dev skt0"));
+  assert.ok(calls.includes("ip addr add 198.18.9.254/32 dev skt0"), "the probe address, /32 so routes keep .1 as source");
+  assert.equal(net.probeSource, "198.18.9.254");
   assert.ok(calls.includes("iptables -w 5 -A SKT-FORWARD -i skt0 ! -o skt0 -j DROP"), "replica traffic is never forwarded off the host");
   calls.length = 0;
   const r = await net.addReplica("web-0", { meshNamespace: "demo" });

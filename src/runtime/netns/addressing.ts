@@ -53,8 +53,9 @@ export function subnetsOverlap(a: Subnet, b: Subnet): boolean {
 }
 
 /**
- * Hands out host addresses: number 1 is the bridge (the replicas' gateway), the rest go
- * to replicas, lowest free first, and come back when a replica is removed.
+ * Hands out host addresses: number 1 is the bridge (the replicas' gateway), the last one
+ * is the bridge's second address that readiness probes come from (see probeSource), the
+ * rest go to replicas, lowest free first, and come back when a replica is removed.
  */
 export class AddressPool {
   private readonly used = new Map<string, number>();
@@ -64,18 +65,28 @@ export class AddressPool {
     return hostAddress(this.subnet, 1);
   }
 
+  /**
+   * The source of the runtime's readiness probes (the kubelet's part): the subnet's last
+   * host address. Capture lets connections from it reach the app directly, as Istio's
+   * probe rewrite to its agent does, so STRICT mTLS and authorization policies, which
+   * rightly refuse a plaintext caller without identity, never fail a probe.
+   */
+  get probeSource(): string {
+    return hostAddress(this.subnet, this.subnet.size);
+  }
+
   /** The address of `owner`; the same owner keeps its address. */
   take(owner: string): string {
     const have = this.used.get(owner);
     if (have !== undefined) return hostAddress(this.subnet, have);
     const taken = new Set(this.used.values());
-    for (let n = 2; n <= this.subnet.size; n++) {
+    for (let n = 2; n < this.subnet.size; n++) {
       if (!taken.has(n)) {
         this.used.set(owner, n);
         return hostAddress(this.subnet, n);
       }
     }
-    throw new AddressingError(`netns: subnet ${this.subnet.text} is full (${this.subnet.size - 1} replicas); choose a larger subnet`);
+    throw new AddressingError(`netns: subnet ${this.subnet.text} is full (${this.subnet.size - 2} replicas); choose a larger subnet`);
   }
 
   release(owner: string): void {

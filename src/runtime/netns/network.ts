@@ -105,6 +105,15 @@ export class NetnsNetwork {
     return this.addresses.gateway;
   }
 
+  /**
+   * The bridge's second address (/32, so routes keep choosing the first as source), which
+   * only the runtime's readiness probes use: capture lets it through to the app (see
+   * AddressPool.probeSource).
+   */
+  get probeSource(): string {
+    return this.addresses.probeSource;
+  }
+
   /** What was created, oldest first (a copy). */
   created(): NetnsRecord[] {
     return this.records.map((r) => ({ ...r }));
@@ -186,6 +195,7 @@ export class NetnsNetwork {
     await this.run("ip", ["link", "add", br, "type", "bridge"]);
     await this.record({ kind: "bridge", name: br });
     await this.run("ip", ["addr", "add", `${this.gateway}/${this.subnet.prefix}`, "dev", br]);
+    await this.run("ip", ["addr", "add", `${this.probeSource}/32`, "dev", br]);
     await this.run("ip", ["link", "set", br, "up"]);
     const chain = forwardChainName(this.tag);
     await this.run("iptables", ["-w", "5", "-N", chain]);
