@@ -13,4 +13,4 @@ export { serviceRules, applyServiceRules, SERVICES_CHAIN, type ServiceVip } from
 export { DnsProxy, DNS_PROXY_PORT, dnsNameTable, parseResolvConf, answerQuery, type DnsService, type DnsProxyOptions, type DnsUpstream } from "./dns-proxy.ts";
 // The SDS side of mesh mTLS: the agent serves the workload's certificate to its proxy over a Unix socket (see docs/security-identity.md).
 export { startSdsServer, secretResource, type SdsServerOptions, type RunningSdsServer, type SvidSource } from "./sds-server.ts";
-export { startWorkloadAgent, agentSettingsFromEnv, agentEnvironment, AGENT_ENV, type WorkloadAgentOptions, type RunningWorkloadAgent } from "./sds-agent.ts";
+export { startWorkloadAgent, agentSettingsFromEnv, agentEnvironment, parseCertTtl, AGENT_ENV, type WorkloadAgentOptions, type RunningWorkloadAgent } from "./sds-agent.ts";

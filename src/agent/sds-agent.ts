@@ -21,7 +21,28 @@ export const AGENT_ENV = {
   tokenFile: "SKIFF_TOKEN_FILE",
   /** Optional: where to serve SDS (default: a per-process socket in the temp directory). */
   sdsSocket: "SKIFF_SDS_SOCKET",
+  /**
+   * Optional: the workload certificate's lifetime (Istio's SECRET_TTL), e.g. `24h`, `90s`,
+   * `1h30m` or plain seconds; default 24 h, rotated at half life. Short values let a test
+   * watch rotations happen; the CA still refuses anything above its maximum.
+   */
+  certTtl: "SKIFF_CERT_TTL",
 } as const;
+
+/** Below this, a half-life rotation would come faster than the agent's 1 s rotation floor. */
+const MIN_CERT_TTL_SECONDS = 2;
+
+/** `24h`, `1h30m`, `90s`, `5m` or whole seconds → seconds; throws saying what is accepted. */
+export function parseCertTtl(value: string): number {
+  const text = value.trim();
+  const units: Record<string, number> = { h: 3600, m: 60, s: 1 };
+  let seconds: number;
+  if (/^\d+$/.test(text)) seconds = Number(text);
+  else if (/^(\d+[hms])+$/.test(text)) seconds = [...text.matchAll(/(\d+)([hms])/g)].reduce((sum, m) => sum + Number(m[1]) * units[m[2]!]!, 0);
+  else throw new Error(`${AGENT_ENV.certTtl}="${value}" is not a duration; write e.g. 24h, 1h30m, 90s or a number of seconds`);
+  if (seconds < MIN_CERT_TTL_SECONDS) throw new Error(`${AGENT_ENV.certTtl}="${value}" is shorter than ${MIN_CERT_TTL_SECONDS}s; certificates rotate at half life, at most once a second`);
+  return seconds;
+}
 
 export interface WorkloadAgentOptions {
   caAddress: string;
@@ -31,6 +52,8 @@ export interface WorkloadAgentOptions {
   serviceAccount: string;
   trustDomain?: string;
   socketPath: string;
+  /** Certificate lifetime to ask the CA for; the CertManager's 24 h default when absent. */
+  certTtlSeconds?: number;
   log: CertLogFn;
 }
 
@@ -55,10 +78,12 @@ export function agentSettingsFromEnv(env: NodeJS.ProcessEnv, identity: { namespa
   } catch (err) {
     throw new Error(`cannot read ${AGENT_ENV.caRootFile} ${rootFile}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
+  const ttl = env[AGENT_ENV.certTtl];
   return {
     caAddress,
     rootsPem,
     tokenFile,
+    ...(ttl ? { certTtlSeconds: parseCertTtl(ttl) } : {}),
     namespace: identity.namespace,
     serviceAccount: identity.serviceAccount,
     socketPath: env[AGENT_ENV.sdsSocket] || join(tmpdir(), `skiff-sds-${process.pid}.sock`),
@@ -76,6 +101,7 @@ export async function startWorkloadAgent(opts: WorkloadAgentOptions): Promise<Ru
     identity: { namespace: opts.namespace, serviceAccount: opts.serviceAccount },
     trustDomain: opts.trustDomain,
     token: async () => (await readFile(opts.tokenFile, "utf8")).trim(),
+    ...(opts.certTtlSeconds ? { ttlSeconds: opts.certTtlSeconds } : {}),
     log: opts.log,
   });
   const sds: RunningSdsServer = await startSdsServer({ socketPath: opts.socketPath, svids: certs, log: (level, msg) => opts.log(level === "error" ? "warn" : level, msg) });
