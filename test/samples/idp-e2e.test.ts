@@ -4,7 +4,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFile, spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -65,6 +65,10 @@ test("security walk-through: JWT and policies at the gateway with tokens from th
   up.stderr.on("data", (c: Buffer) => (output += c.toString()));
   const exited = new Promise<number | null>((resolve) => up.once("exit", (code) => resolve(code)));
   t.after(async () => {
+    await stopMesh();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const stopMesh = async (): Promise<void> => {
     if (up.exitCode !== null) return;
     up.kill("SIGTERM");
     const stopped = await Promise.race([exited.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 20_000))]);
@@ -73,7 +77,7 @@ test("security walk-through: JWT and policies at the gateway with tokens from th
     up.kill("SIGKILL");
     await exited;
     if (state) sweepStale(state);
-  });
+  };
   for (let i = 0; i < 1200 && !/skiff up: (ready|not ready)/.test(output) && up.exitCode === null; i++) await new Promise((r) => setTimeout(r, 100));
   assert.match(output, /skiff up: ready/, output);
 
@@ -85,9 +89,9 @@ test("security walk-through: JWT and policies at the gateway with tokens from th
   const user = (await logIn(origin, "user")).access_token;
   const moderator = (await logIn(origin, "moderator")).access_token;
 
-  // The sample's jwksUri names the gateway's default port; this mesh's gateway is on `port`.
-  const requestAuth = join(dir, "request-authentication.yaml");
-  writeFileSync(requestAuth, readFileSync(join(SECURITY, "request-authentication.yaml"), "utf8").replace("jwksUri: http://localhost:8080/", `jwksUri: http://localhost:${port}/`));
+  // The sample as it is: its jwksUri is the IdP's mesh name, fetched through the gateway's
+  // outbound cluster for it (mutual TLS to the IdP's sidecar), whatever port the gateway has.
+  const requestAuth = join(SECURITY, "request-authentication.yaml");
   const policies = ["allow-view.yaml", "allow-login.yaml", "allow-analysis.yaml", "allow-feedback.yaml"].map((f) => join(SECURITY, f));
   const applied = await skiff(env, "apply", ...[requestAuth, ...policies].flatMap((f) => ["-f", f]));
   assert.equal(applied.code, 0, applied.stderr);
