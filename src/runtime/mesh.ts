@@ -10,7 +10,7 @@ import { MemorySource, ownerOf } from "../config/index.ts";
 import { ControlPlane, translate, type MeshConfig } from "../pilot/index.ts";
 import { agentEnvironment, buildBootstrap, proxyCommand } from "../agent/index.ts";
 import { GATEWAY_HTTP_PORT_KEY, withGatewayPorts } from "./gateway-ports.ts";
-import { assignPorts, baseDir, injectionEnabled, planReplica, portsNeeded, workloadEntryFor } from "./plan.ts";
+import { assignPorts, baseDir, injectionEnabled, planReplica, portsNeeded, prometheusMetadata, workloadEntryFor } from "./plan.ts";
 import { PortAllocator } from "./ports.ts";
 import { Replica, type ReplicaStatus } from "./replica.ts";
 import { MESH_ID_ENV, logDir, removeState, writeState, type MeshState, type ProcessRecord } from "./run-dir.ts";
@@ -18,6 +18,8 @@ import { SupervisedProcess } from "./supervisor.ts";
 import { ReadinessProbe, httpCheck, readinessOptions } from "./probe.ts";
 import { NetnsMode } from "./netns-mode.ts";
 import { planNetnsReplica } from "./netns-mode-plan.ts";
+import { startTraceStore, type RunningTraceStore } from "../telemetry/index.ts";
+import { traceStoreResources } from "./trace-store-service.ts";
 
 
 export const GATEWAY_NAME = "istio-ingressgateway";
@@ -37,6 +39,11 @@ export interface LocalMeshOptions {
   onDiagnostics?: (diagnostics: Diagnostic[]) => void;
   /** netns mode (`--netns`): a network namespace per replica, iptables capture, VIPs and DNS. */
   netns?: boolean;
+  /**
+   * The embedded trace store (`skiff up` default; absent = none): served on 127.0.0.1:port
+   * (0 = a free port) and registered as the mesh service zipkin.istio-system:9411.
+   */
+  traceStore?: { port: number; maxSpans?: number };
 }
 
 interface RunningWorkload {
@@ -53,6 +60,9 @@ export interface GatewayStatus {
   ready: boolean;
   httpPort: number;
   adminPort: number;
+  /** Istio's 15090 (proxy stats) and 15020 (merged metrics) of the gateway, on 127.0.0.1. */
+  statsPort?: number;
+  mergePort?: number;
   nodeId: string;
 }
 
@@ -61,6 +71,8 @@ export interface MeshStatus {
   gateway: GatewayStatus;
   monitoringPort: number;
   xdsPort: number;
+  /** The embedded trace store's Zipkin API (http://127.0.0.1:9411), when it runs. */
+  traceStore?: { url: string };
 }
 
 export interface ApplyOutcome {
@@ -85,6 +97,8 @@ export class LocalMesh {
   #gateway: SupervisedProcess | undefined;
   #gatewayProbe: ReadinessProbe | undefined;
   #gatewayAdminPort = 0;
+  #gatewayStatsPort = 0;
+  #gatewayMergePort = 0;
   #gatewayNodeId = "";
   #apiPort = 0;
   #startedAt = new Date().toISOString();
@@ -96,6 +110,7 @@ export class LocalMesh {
   /** Ports each replica holds, given back when it stops. */
   readonly #replicaPorts = new Map<Replica, number[]>();
   #netns: NetnsMode | undefined;
+  #traceStore: RunningTraceStore | undefined;
 
   constructor(opts: LocalMeshOptions) {
     this.#opts = opts;
@@ -144,6 +159,7 @@ export class LocalMesh {
     }
     await this.cp.start();
     await this.#netns?.relayControlPlane(this.cp.ports!);
+    await this.#startTraceStore();
     await this.#startGateway();
     this.#unwatch = this.cp.store.watch((changes) => {
       if (changes.some((c) => c.resource.kind === "Workload" || c.resource.kind === "Namespace")) this.#scheduleReconcile();
@@ -183,8 +199,24 @@ export class LocalMesh {
     return agentEnvironment({ dir: join(this.#opts.runDir, "identity"), name, caAddress: `127.0.0.1:${tlsPort}`, rootsPem: mesh.ca.rootsPem(), token });
   }
 
+  /**
+   * In this process, as the control plane: a store of spans is a few maps, and a process
+   * of its own would cost another Node runtime (~40 MB) and another thing to supervise.
+   * Its endpoint is what every proxy reaches: 127.0.0.1, or the bridge (a relay, as for
+   * xDS) in netns mode, where the sidecars' loopback is their own.
+   */
+  async #startTraceStore(): Promise<void> {
+    const want = this.#opts.traceStore;
+    if (!want) return;
+    this.#traceStore = await startTraceStore({ port: want.port, host: "127.0.0.1", ...(want.maxSpans ? { maxSpans: want.maxSpans } : {}) });
+    this.#ports.reserve(this.#traceStore.port);
+    const endpoint = this.#netns ? { address: this.#netns.net.gateway, port: await this.#netns.relay(this.#traceStore.port) } : { address: "127.0.0.1", port: this.#traceStore.port };
+    const result = this.#registered.apply(traceStoreResources(endpoint.address, endpoint.port));
+    if (!result.applied) this.#log(`runtime: cannot register the trace store: ${result.diagnostics.map((d) => d.message).join("; ")}`);
+  }
+
   async #startGateway(): Promise<void> {
-    this.#gatewayAdminPort = await this.#ports.allocate();
+    [this.#gatewayAdminPort, this.#gatewayStatsPort, this.#gatewayMergePort] = await this.#ports.allocateMany(3);
     const bootstrap = buildBootstrap({
       kind: "router",
       name: GATEWAY_NAME,
@@ -193,7 +225,13 @@ export class LocalMesh {
       domain: this.#opts.domain,
       xdsAddress: this.xdsAddress,
       adminPort: this.#gatewayAdminPort,
-      metadata: { LABELS: GATEWAY_LABELS, SERVICE_ACCOUNT: `${GATEWAY_NAME}-service-account`, WORKLOAD_NAME: GATEWAY_NAME, [GATEWAY_HTTP_PORT_KEY]: String(this.#opts.httpPort) },
+      metadata: {
+        LABELS: GATEWAY_LABELS,
+        SERVICE_ACCOUNT: `${GATEWAY_NAME}-service-account`,
+        WORKLOAD_NAME: GATEWAY_NAME,
+        [GATEWAY_HTTP_PORT_KEY]: String(this.#opts.httpPort),
+        ...prometheusMetadata({ sidecar: { httpProxyPort: 0, adminPort: this.#gatewayAdminPort, statsPort: this.#gatewayStatsPort, mergePort: this.#gatewayMergePort } }),
+      },
     });
     this.#gatewayNodeId = (bootstrap.node as { id: string }).id;
     const dir = join(this.#opts.runDir, "bootstrap");
@@ -367,10 +405,13 @@ export class LocalMesh {
         ready: this.#gatewayProbe?.ready ?? false,
         httpPort: this.#opts.httpPort,
         adminPort: this.#gatewayAdminPort,
+        statsPort: this.#gatewayStatsPort,
+        mergePort: this.#gatewayMergePort,
         nodeId: this.#gatewayNodeId,
       },
       monitoringPort: this.cp.ports?.monitoring ?? 0,
       xdsPort: this.cp.ports?.xds ?? 0,
+      ...(this.#traceStore ? { traceStore: { url: this.#traceStore.url } } : {}),
     };
   }
 
@@ -380,7 +421,10 @@ export class LocalMesh {
     for (const w of this.#workloads.values()) {
       for (const r of w.replicas) {
         out.push({ name: r.plan.name, role: "app", workload: r.plan.workload, namespace: r.plan.namespace, pid: r.app.pid, logFile: r.app.logFile });
-        if (r.sidecar) out.push({ name: r.plan.name, role: "sidecar", workload: r.plan.workload, namespace: r.plan.namespace, pid: r.sidecar.pid, logFile: r.sidecar.logFile });
+        if (r.sidecar) {
+          const ports = r.plan.sidecar?.statsPort !== undefined ? { statsPort: r.plan.sidecar.statsPort, mergePort: r.plan.sidecar.mergePort } : {};
+          out.push({ name: r.plan.name, role: "sidecar", workload: r.plan.workload, namespace: r.plan.namespace, pid: r.sidecar.pid, logFile: r.sidecar.logFile, ...ports });
+        }
       }
     }
     return out;
@@ -396,7 +440,8 @@ export class LocalMesh {
       apiPort: this.#apiPort,
       xdsPort: this.cp.ports.xds,
       monitoringPort: this.cp.ports.monitoring,
-      gateway: { httpPort: this.#opts.httpPort, adminPort: this.#gatewayAdminPort },
+      gateway: { httpPort: this.#opts.httpPort, adminPort: this.#gatewayAdminPort, statsPort: this.#gatewayStatsPort, mergePort: this.#gatewayMergePort },
+      ...(this.#traceStore ? { traceStore: { url: this.#traceStore.url } } : {}),
       processes: this.#processes(),
     };
     writeState(this.#opts.runDir, state);
@@ -417,6 +462,8 @@ export class LocalMesh {
     await Promise.all(replicas.map((r) => r.stopApp()));
     this.#workloads.clear();
     await this.cp.stop();
+    // After the proxies: they flush their last spans when they stop.
+    await this.#traceStore?.close();
     // Namespaces, veths, rules and the bridge go once nothing runs inside them.
     await this.#netns?.stop();
     removeState(this.#opts.runDir);

@@ -4,10 +4,13 @@
 // a host-wide port allocator. No I/O here.
 import type { Resource } from "../api/index.ts";
 import { buildBootstrap } from "../agent/index.ts";
-import { planReplica, type ReplicaPlan } from "./plan.ts";
+import { planReplica, prometheusMetadata, type ReplicaPlan } from "./plan.ts";
 
 /** The sidecar's admin port inside the replica's namespace (Istio's). */
 export const NETNS_ADMIN_PORT = 15000;
+/** Istio's Prometheus ports: proxy stats (15090) and the merged app + proxy metrics (15020), on the replica's own address. */
+export const NETNS_STATS_PORT = 15090;
+export const NETNS_MERGE_PORT = 15020;
 
 /**
  * First port given to a Workload port declared with containerPort 0 ("any"): inside its
@@ -38,7 +41,7 @@ export function planNetnsReplica(workload: Resource<"Workload">, index: number, 
   const plan = planReplica(workload, index, { app: netnsAppPorts(workload) }, base);
   plan.address = address;
   // httpProxyPort 0: there is no HTTP proxy listener in capture mode.
-  if (sidecar) plan.sidecar = { httpProxyPort: 0, adminPort: NETNS_ADMIN_PORT };
+  if (sidecar) plan.sidecar = { httpProxyPort: 0, adminPort: NETNS_ADMIN_PORT, statsPort: NETNS_STATS_PORT, mergePort: NETNS_MERGE_PORT };
   return plan;
 }
 
@@ -65,6 +68,7 @@ export function netnsSidecarBootstrap(plan: ReplicaPlan, xdsAddress: string, dom
       SERVICE_ACCOUNT: plan.serviceAccount,
       WORKLOAD_NAME: plan.workload,
       APP_ADDRESS: "127.0.0.1",
+      ...prometheusMetadata(plan),
     },
   });
   bootstrap.admin = { address: { socket_address: { address: plan.address, port_value: plan.sidecar.adminPort } } };

@@ -133,6 +133,11 @@ export class NetnsMode {
     return env;
   }
 
+  /** Relays a port of 127.0.0.1 (the trace store's) to the bridge address; returns the bridge-side port. */
+  relay(port: number): Promise<number> {
+    return this.#relay(port);
+  }
+
   async #relay(port: number): Promise<number> {
     const server = createServer((client) => {
       const upstream = connect({ host: "127.0.0.1", port });

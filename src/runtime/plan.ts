@@ -21,8 +21,24 @@ export interface AppPort {
 
 export interface ReplicaPorts {
   app: number[];
-  /** With a sidecar: one inbound port per app port, the HTTP proxy port, the admin port. */
-  sidecar?: { inbound: number[]; httpProxy: number; admin: number };
+  /**
+   * With a sidecar: one inbound port per app port, the HTTP proxy port, the admin port,
+   * and the two Prometheus ports Istio fixes at 15090 (stats) and 15020 (merged app +
+   * proxy metrics), which replicas sharing the host's loopback cannot all have.
+   */
+  sidecar?: { inbound: number[]; httpProxy: number; admin: number; stats: number; merge: number };
+}
+
+/** Istio's pod annotations for Prometheus (the app's own metrics, merged into 15020). */
+export const PROMETHEUS_SCRAPE = "prometheus.io/scrape";
+export const PROMETHEUS_PORT = "prometheus.io/port";
+export const PROMETHEUS_PATH = "prometheus.io/path";
+
+/** The app's metrics endpoint the sidecar merges into its 15020 scrape (from the annotations). */
+export interface AppMetrics {
+  /** The port the app really listens on. */
+  port: number;
+  path: string;
 }
 
 export interface ReplicaPlan {
@@ -38,15 +54,18 @@ export interface ReplicaPlan {
   ports: AppPort[];
   labels: Record<string, string>;
   serviceAccount: string;
-  sidecar?: { httpProxyPort: number; adminPort: number };
+  /** statsPort and mergePort: Istio's 15090 and 15020 (netns mode), allocated ports in process mode. */
+  sidecar?: { httpProxyPort: number; adminPort: number; statsPort?: number; mergePort?: number };
+  /** From `prometheus.io/*` annotations: what the sidecar's merged-metrics port adds (Istio's metrics merging). */
+  appMetrics?: AppMetrics;
   /** netns mode: the replica's own address (its WorkloadEntry's); process mode: absent (127.0.0.1). */
   address?: string;
 }
 
-/** How many ports a replica needs: one per app port, and with a sidecar as many inbound ports plus two. */
+/** How many ports a replica needs: one per app port, and with a sidecar as many inbound ports plus four. */
 export function portsNeeded(workload: Resource<"Workload">, sidecar: boolean): number {
   const appPorts = Math.max(1, workload.spec.ports?.length ?? 0);
-  return sidecar ? appPorts * 2 + 2 : appPorts;
+  return sidecar ? appPorts * 2 + 4 : appPorts;
 }
 
 /** Splits a flat list of allocated ports into their roles (the order `portsNeeded` counted). */
@@ -55,7 +74,7 @@ export function assignPorts(workload: Resource<"Workload">, sidecar: boolean, po
   if (ports.length < portsNeeded(workload, sidecar)) throw new Error(`workload ${workload.metadata.name} needs ${portsNeeded(workload, sidecar)} ports, got ${ports.length}`);
   const app = ports.slice(0, n);
   if (!sidecar) return { app };
-  return { app, sidecar: { inbound: ports.slice(n, 2 * n), httpProxy: ports[2 * n], admin: ports[2 * n + 1] } };
+  return { app, sidecar: { inbound: ports.slice(n, 2 * n), httpProxy: ports[2 * n], admin: ports[2 * n + 1], stats: ports[2 * n + 2], merge: ports[2 * n + 3] } };
 }
 
 function envRecord(env: Resource<"Workload">["spec"]["env"]): Record<string, string> {
@@ -100,7 +119,7 @@ export function planReplica(workload: Resource<"Workload">, index: number, ports
   // The user's env comes last: a Workload may override what the runtime sets.
   Object.assign(env, envRecord(spec.env));
   const [program, ...commandArgs] = spec.command;
-  return {
+  const plan: ReplicaPlan = {
     name: `${name}-${index}`,
     workload: name,
     namespace,
@@ -112,8 +131,45 @@ export function planReplica(workload: Resource<"Workload">, index: number, ports
     ports: appPorts,
     labels: { ...(workload.metadata.labels ?? {}), ...(spec.labels ?? {}) },
     serviceAccount: spec.serviceAccount || "default",
-    ...(ports.sidecar ? { sidecar: { httpProxyPort: ports.sidecar.httpProxy, adminPort: ports.sidecar.admin } } : {}),
+    ...(ports.sidecar ? { sidecar: { httpProxyPort: ports.sidecar.httpProxy, adminPort: ports.sidecar.admin, statsPort: ports.sidecar.stats, mergePort: ports.sidecar.merge } } : {}),
   };
+  const appMetrics = appMetricsOf(workload.metadata.annotations, plan);
+  if (appMetrics) plan.appMetrics = appMetrics;
+  return plan;
+}
+
+/**
+ * The app's metrics endpoint from Istio's `prometheus.io/scrape|port|path` annotations,
+ * or undefined when the Workload does not ask to be scraped. The port may be a Workload
+ * port's name or number (the containerPort, or the port the app really listens on): WHY
+ * a name too, Skiff assigns ports (containerPort 0), so a number is not always known when
+ * the file is written. Without a port, the first app port, as a Prometheus pod job would
+ * take the first declared port; without a path, /metrics (Prometheus's default).
+ */
+export function appMetricsOf(annotations: Record<string, string> | undefined, plan: ReplicaPlan): AppMetrics | undefined {
+  if (!annotations || annotations[PROMETHEUS_SCRAPE] !== "true") return undefined;
+  const ref = annotations[PROMETHEUS_PORT];
+  let port: number | undefined = plan.ports[0]?.port;
+  if (ref !== undefined && ref !== "") {
+    const asNumber = /^\d+$/.test(ref) ? Number(ref) : undefined;
+    port = asNumber === undefined ? probePort(plan, ref) : (probePort(plan, asNumber) ?? plan.ports.find((p) => p.port === asNumber)?.port ?? asNumber);
+  }
+  if (!port) return undefined;
+  const path = annotations[PROMETHEUS_PATH] || "/metrics";
+  return { port, path: path.startsWith("/") ? path : `/${path}` };
+}
+
+/**
+ * Node metadata for the proxy's Prometheus ports (telemetry-proxy.ts reads it): the
+ * stats and merge ports, and the app's endpoint as Istio's agent gets it
+ * (PROMETHEUS_ANNOTATIONS, the pod's original prometheus.io annotations).
+ */
+export function prometheusMetadata(plan: Pick<ReplicaPlan, "sidecar" | "appMetrics">): Record<string, unknown> {
+  const md: Record<string, unknown> = {};
+  if (plan.sidecar?.statsPort !== undefined) md.STATS_PORT = String(plan.sidecar.statsPort);
+  if (plan.sidecar?.mergePort !== undefined) md.METRICS_MERGE_PORT = String(plan.sidecar.mergePort);
+  if (plan.appMetrics) md.PROMETHEUS_ANNOTATIONS = { [PROMETHEUS_SCRAPE]: "true", [PROMETHEUS_PORT]: String(plan.appMetrics.port), [PROMETHEUS_PATH]: plan.appMetrics.path };
+  return md;
 }
 
 /** The app port a probe refers to, by port name or by the Workload's containerPort number. */
@@ -178,14 +234,17 @@ export function sidecarBootstrap(plan: ReplicaPlan, xdsAddress: string, domain =
     domain,
     xdsAddress,
     adminPort: plan.sidecar.adminPort,
-    metadata: processSidecarMetadata({
-      labels: plan.labels,
-      namespace: plan.namespace,
-      serviceAccount: plan.serviceAccount,
-      workloadName: plan.workload,
-      httpProxyPort: plan.sidecar.httpProxyPort,
-      appPorts,
-    }),
+    metadata: {
+      ...processSidecarMetadata({
+        labels: plan.labels,
+        namespace: plan.namespace,
+        serviceAccount: plan.serviceAccount,
+        workloadName: plan.workload,
+        httpProxyPort: plan.sidecar.httpProxyPort,
+        appPorts,
+      }),
+      ...prometheusMetadata(plan),
+    },
   });
 }
 

@@ -21,7 +21,8 @@ export interface ReplicaStatus {
   readyCount: number;
   containers: number;
   app: { state: ProcessState; pid?: number; ready: boolean; restarts: number; ports: ReplicaPlan["ports"]; lastExit?: string };
-  sidecar?: { state: ProcessState; pid?: number; ready: boolean; restarts: number; httpProxyPort: number; adminPort: number; nodeId: string };
+  /** statsPort / mergePort: the proxy's Prometheus ports (Istio's 15090 / 15020), on `address` or 127.0.0.1. */
+  sidecar?: { state: ProcessState; pid?: number; ready: boolean; restarts: number; httpProxyPort: number; adminPort: number; statsPort?: number; mergePort?: number; nodeId: string };
 }
 
 /**
@@ -165,6 +166,8 @@ export class Replica {
               restarts: this.sidecar.restarts,
               httpProxyPort: this.plan.sidecar.httpProxyPort,
               adminPort: this.plan.sidecar.adminPort,
+              ...(this.plan.sidecar.statsPort !== undefined ? { statsPort: this.plan.sidecar.statsPort } : {}),
+              ...(this.plan.sidecar.mergePort !== undefined ? { mergePort: this.plan.sidecar.mergePort } : {}),
               nodeId: this.#nodeId ?? "",
             },
           }

@@ -29,6 +29,9 @@ export interface ProcessRecord {
   namespace: string;
   pid?: number;
   logFile: string;
+  /** Proxies: the Prometheus ports (Istio's 15090 stats, 15020 merged), on the replica's address or 127.0.0.1. */
+  statsPort?: number;
+  mergePort?: number;
 }
 
 export interface MeshState {
@@ -41,7 +44,9 @@ export interface MeshState {
   apiPort: number;
   xdsPort: number;
   monitoringPort: number;
-  gateway: { httpPort: number; adminPort: number };
+  gateway: { httpPort: number; adminPort: number; statsPort?: number; mergePort?: number };
+  /** The embedded trace store's Zipkin API, when `skiff up` runs it. */
+  traceStore?: { url: string };
   processes: ProcessRecord[];
 }
 

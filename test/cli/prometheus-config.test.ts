@@ -27,7 +27,7 @@ const status: MeshStatus = {
       readyCount: 2,
       containers: 2,
       app: { state: "running", ready: true, restarts: 0, ports: [] as never },
-      sidecar: { state: "running", ready: true, restarts: 0, httpProxyPort: 41001, adminPort: 41002, nodeId: "sidecar~127.0.0.1~sa-logic-v1-0.default~default.svc.cluster.local" },
+      sidecar: { state: "running", ready: true, restarts: 0, httpProxyPort: 41001, adminPort: 41002, statsPort: 41011, mergePort: 41012, nodeId: "sidecar~127.0.0.1~sa-logic-v1-0.default~default.svc.cluster.local" },
     },
     {
       name: "sa-webapp-0",
@@ -37,10 +37,33 @@ const status: MeshStatus = {
       readyCount: 2,
       containers: 2,
       app: { state: "running", ready: true, restarts: 0, ports: [] as never },
-      sidecar: { state: "running", ready: true, restarts: 0, httpProxyPort: 41003, adminPort: 41004, nodeId: "sidecar~127.0.0.1~sa-webapp-0.web~web.svc.cluster.local" },
+      sidecar: { state: "running", ready: true, restarts: 0, httpProxyPort: 41003, adminPort: 41004, statsPort: 41013, mergePort: 41014, nodeId: "sidecar~127.0.0.1~sa-webapp-0.web~web.svc.cluster.local" },
+    },
+    {
+      // A netns replica: its sidecar on its own address, Istio's fixed ports.
+      name: "sa-feedback-0",
+      workload: "sa-feedback",
+      namespace: "web",
+      address: "198.18.0.7",
+      ready: true,
+      readyCount: 2,
+      containers: 2,
+      app: { state: "running", ready: true, restarts: 0, ports: [] as never },
+      sidecar: { state: "running", ready: true, restarts: 0, httpProxyPort: 0, adminPort: 15000, statsPort: 15090, mergePort: 15020, nodeId: "sidecar~198.18.0.7~sa-feedback-0.web~web.svc.cluster.local" },
+    },
+    {
+      // A proxy that reports no Prometheus ports: scraped on its admin port.
+      name: "legacy-0",
+      workload: "legacy",
+      namespace: "old",
+      ready: true,
+      readyCount: 2,
+      containers: 2,
+      app: { state: "running", ready: true, restarts: 0, ports: [] as never },
+      sidecar: { state: "running", ready: true, restarts: 0, httpProxyPort: 41008, adminPort: 41009, nodeId: "sidecar~127.0.0.1~legacy-0.old~old.svc.cluster.local" },
     },
   ],
-  gateway: { name: "istio-ingressgateway", namespace: "istio-system", state: "running", ready: true, httpPort: 8080, adminPort: 41005, nodeId: "router~127.0.0.1~istio-ingressgateway.istio-system~istio-system.svc.cluster.local" },
+  gateway: { name: "istio-ingressgateway", namespace: "istio-system", state: "running", ready: true, httpPort: 8080, adminPort: 41005, statsPort: 41015, mergePort: 41016, nodeId: "router~127.0.0.1~istio-ingressgateway.istio-system~istio-system.svc.cluster.local" },
   monitoringPort: 41006,
   xdsPort: 41007,
 };
@@ -63,21 +86,36 @@ function promtool(yamlText: string): { ok: boolean; output: string } {
   }
 }
 
-test("every sidecar and the gateway under envoy-stats, the control plane under pilot, with namespace and pod labels", () => {
+const targetsOf = (job: Job | undefined) => job?.static_configs.map((s) => [s.targets[0], s.labels.namespace, s.labels.pod]);
+
+test("proxies' merged ports (15020) under kubernetes-pods, one without under envoy-stats, the control plane under pilot", () => {
   const config = buildPrometheusConfig(scrapeInputFromStatus(status)) as { scrape_configs: Job[] };
-  const [pilot, envoy] = config.scrape_configs;
+  const [pilot, pods, envoy] = config.scrape_configs;
   assert.equal(pilot.job_name, "pilot");
   assert.deepEqual(pilot.static_configs[0].targets, ["127.0.0.1:41006"]);
+  assert.equal(pods.job_name, "kubernetes-pods");
+  assert.equal(pods.metrics_path, "/stats/prometheus");
+  assert.deepEqual(targetsOf(pods), [
+    ["127.0.0.1:41012", "default", "sa-logic-v1-0"],
+    ["127.0.0.1:41016", "istio-system", "istio-ingressgateway"],
+    ["198.18.0.7:15020", "web", "sa-feedback-0"],
+    ["127.0.0.1:41014", "web", "sa-webapp-0"],
+  ]);
   assert.equal(envoy.job_name, "envoy-stats");
-  assert.equal(envoy.metrics_path, "/stats/prometheus");
-  assert.deepEqual(
-    envoy.static_configs.map((s) => [s.targets[0], s.labels.namespace, s.labels.pod]),
-    [
-      ["127.0.0.1:41002", "default", "sa-logic-v1-0"],
-      ["127.0.0.1:41005", "istio-system", "istio-ingressgateway"],
-      ["127.0.0.1:41004", "web", "sa-webapp-0"],
-    ],
-  );
+  assert.deepEqual(targetsOf(envoy), [["127.0.0.1:41009", "old", "legacy-0"]]);
+  assert.equal(config.scrape_configs.length, 3);
+});
+
+test("--no-merge: every proxy's stats port (15090) under envoy-stats, none under kubernetes-pods", () => {
+  const config = buildPrometheusConfig({ ...scrapeInputFromStatus(status), merge: false }) as { scrape_configs: Job[] };
+  assert.equal(config.scrape_configs.find((j) => j.job_name === "kubernetes-pods"), undefined);
+  assert.deepEqual(targetsOf(config.scrape_configs.find((j) => j.job_name === "envoy-stats")), [
+    ["127.0.0.1:41011", "default", "sa-logic-v1-0"],
+    ["127.0.0.1:41015", "istio-system", "istio-ingressgateway"],
+    ["127.0.0.1:41009", "old", "legacy-0"],
+    ["198.18.0.7:15090", "web", "sa-feedback-0"],
+    ["127.0.0.1:41013", "web", "sa-webapp-0"],
+  ]);
 });
 
 test("targets off loopback are refused", () => {
@@ -102,7 +140,8 @@ test("`skiff prometheus-config` against a running mesh prints a config promtool 
     );
     const config = parse(stdout) as { global: { scrape_interval: string }; scrape_configs: Job[] };
     assert.equal(config.global.scrape_interval, "5s");
-    assert.equal(config.scrape_configs.find((j) => j.job_name === "envoy-stats")?.static_configs.length, 3);
+    assert.equal(config.scrape_configs.find((j) => j.job_name === "kubernetes-pods")?.static_configs.length, 4);
+    assert.equal(config.scrape_configs.find((j) => j.job_name === "envoy-stats")?.static_configs.length, 1);
     const check = promtool(stdout);
     assert.ok(check.ok, check.output);
   } finally {

@@ -38,7 +38,7 @@ test("a replica with a sidecar: PORT without HTTP_PROXY, admin 15000, its Worklo
   assert.equal(plan.env.PORT, "8081");
   assert.equal(plan.env.PORT_METRICS, "8080");
   for (const key of ["HTTP_PROXY", "http_proxy", "NO_PROXY"]) assert.equal(plan.env[key], undefined, key);
-  assert.deepEqual(plan.sidecar, { httpProxyPort: 0, adminPort: 15000 });
+  assert.deepEqual(plan.sidecar, { httpProxyPort: 0, adminPort: 15000, statsPort: 15090, mergePort: 15020 });
   const entry = workloadEntryFor(plan, true) as { spec: { address: string; ports: Record<string, number>; labels: Record<string, string> } };
   assert.equal(entry.spec.address, "198.18.0.7");
   assert.deepEqual(entry.spec.ports, { http: 8081, metrics: 8080, admin: 8082 });
@@ -68,6 +68,9 @@ test("the sidecar's bootstrap asks for capture: node address and INSTANCE_IPS th
   assert.equal(b.node.metadata.HTTP_PROXY_PORT, undefined);
   assert.equal(b.node.metadata.APP_PORTS, undefined);
   assert.equal(b.node.metadata.WORKLOAD_NAME, "sa-logic");
+  // Istio's fixed Prometheus ports: each replica has an address of its own.
+  assert.equal(b.node.metadata.STATS_PORT, "15090");
+  assert.equal(b.node.metadata.METRICS_MERGE_PORT, "15020");
   assert.deepEqual(b.admin.address.socket_address, { address: "198.18.0.7", port_value: 15000 });
   assert.equal(b.xds_address, "198.18.0.1:41000");
   assert.throws(() => netnsSidecarBootstrap(planNetnsReplica(logic, 0, false, "/srv/mesh", "198.18.0.7"), "x:1"), /no sidecar/);

@@ -24,15 +24,15 @@ spec:
   replicas: 2
 `);
 
-test("a sidecar replica needs app ports, as many inbound ports, an HTTP proxy port and an admin port", () => {
-  assert.equal(portsNeeded(logic, true), 6);
+test("a sidecar replica needs app ports, as many inbound ports, an HTTP proxy port, an admin port and the stats and merge ports", () => {
+  assert.equal(portsNeeded(logic, true), 8);
   assert.equal(portsNeeded(logic, false), 2);
-  assert.deepEqual(assignPorts(logic, true, [1, 2, 3, 4, 5, 6]), { app: [1, 2], sidecar: { inbound: [3, 4], httpProxy: 5, admin: 6 } });
-  assert.throws(() => assignPorts(logic, true, [1, 2]), /needs 6 ports/);
+  assert.deepEqual(assignPorts(logic, true, [1, 2, 3, 4, 5, 6, 7, 8]), { app: [1, 2], sidecar: { inbound: [3, 4], httpProxy: 5, admin: 6, stats: 7, merge: 8 } });
+  assert.throws(() => assignPorts(logic, true, [1, 2]), /needs 8 ports/);
 });
 
 test("replica plan: paths resolve against the mesh file, PORT and HTTP_PROXY are set, user env wins", () => {
-  const plan = planReplica(logic, 1, assignPorts(logic, true, [101, 102, 201, 202, 300, 400]), "/srv/mesh");
+  const plan = planReplica(logic, 1, assignPorts(logic, true, [101, 102, 201, 202, 300, 400, 501, 502]), "/srv/mesh");
   assert.equal(plan.name, "sa-logic-v1-1");
   assert.equal(plan.command, "node"); // a bare name is looked up in PATH
   assert.deepEqual(plan.args, ["./sa-logic/server.ts", "--verbose"]);
@@ -43,7 +43,7 @@ test("replica plan: paths resolve against the mesh file, PORT and HTTP_PROXY are
   assert.equal(plan.env.HTTP_PROXY, "http://127.0.0.1:300");
   assert.equal(plan.env.NO_PROXY, "localhost,127.0.0.1");
   assert.equal(plan.env.VERSION, "v1");
-  assert.deepEqual(plan.sidecar, { httpProxyPort: 300, adminPort: 400 });
+  assert.deepEqual(plan.sidecar, { httpProxyPort: 300, adminPort: 400, statsPort: 501, mergePort: 502 });
   assert.equal(plan.serviceAccount, "sa-logic");
 });
 
@@ -64,7 +64,7 @@ spec:
 });
 
 test("WorkloadEntry: named ports point at the sidecar, tlsMode label, unhealthy while not ready", () => {
-  const plan = planReplica(logic, 0, assignPorts(logic, true, [101, 102, 201, 202, 300, 400]), "/srv/mesh");
+  const plan = planReplica(logic, 0, assignPorts(logic, true, [101, 102, 201, 202, 300, 400, 501, 502]), "/srv/mesh");
   const ready = workloadEntryFor(plan, true);
   assert.equal(ready.kind, "WorkloadEntry");
   assert.equal(ready.metadata.name, "sa-logic-v1-0");
@@ -85,14 +85,14 @@ test("WorkloadEntry: named ports point at the sidecar, tlsMode label, unhealthy 
 });
 
 test("probe ports resolve by name or by the Workload's containerPort", () => {
-  const plan = planReplica(logic, 0, assignPorts(logic, true, [101, 102, 201, 202, 300, 400]), "/srv/mesh");
+  const plan = planReplica(logic, 0, assignPorts(logic, true, [101, 102, 201, 202, 300, 400, 501, 502]), "/srv/mesh");
   assert.equal(probePort(plan, "metrics"), 102);
   assert.equal(probePort(plan, 5000), 101);
   assert.equal(probePort(plan, "nope"), undefined);
 });
 
 test("sidecar bootstrap: Istio node id, process-mode metadata, the xDS address", () => {
-  const plan = planReplica(logic, 0, assignPorts(logic, true, [101, 102, 201, 202, 300, 400]), "/srv/mesh");
+  const plan = planReplica(logic, 0, assignPorts(logic, true, [101, 102, 201, 202, 300, 400, 501, 502]), "/srv/mesh");
   const b = sidecarBootstrap(plan, "127.0.0.1:15010") as { node: { id: string; metadata: Record<string, unknown> }; admin: unknown; xds_address: string };
   assert.equal(b.node.id, "sidecar~127.0.0.1~sa-logic-v1-0.demo~demo.svc.cluster.local");
   assert.equal(b.xds_address, "127.0.0.1:15010");
@@ -105,6 +105,39 @@ test("sidecar bootstrap: Istio node id, process-mode metadata, the xDS address",
   assert.equal(md.NAMESPACE, "demo");
   assert.equal(md.SERVICE_ACCOUNT, "sa-logic");
   assert.equal(md.WORKLOAD_NAME, "sa-logic-v1");
+  // Istio's 15090 and 15020, allocated per replica in process mode; no annotations, so no app metrics to merge.
+  assert.equal(md.STATS_PORT, "501");
+  assert.equal(md.METRICS_MERGE_PORT, "502");
+  assert.equal(md.PROMETHEUS_ANNOTATIONS, undefined);
+});
+
+function annotated(annotations: string): Resource<"Workload"> {
+  return workload(`
+apiVersion: skiff.dev/v1alpha1
+kind: Workload
+metadata: { name: sa-logic, namespace: demo, annotations: { ${annotations} } }
+spec:
+  command: ["node", "server.ts"]
+  ports: [{ name: http, containerPort: 0 }, { name: metrics, containerPort: 9100 }]
+`);
+}
+
+test("prometheus.io annotations: the app's metrics endpoint the sidecar merges into 15020, the port by name or number", () => {
+  const ports = [101, 102, 201, 202, 300, 400, 501, 502];
+  const md = (annotations: string) => {
+    const w = annotated(annotations);
+    return (sidecarBootstrap(planReplica(w, 0, assignPorts(w, true, ports), "/srv"), "127.0.0.1:15010") as { node: { metadata: Record<string, unknown> } }).node.metadata.PROMETHEUS_ANNOTATIONS;
+  };
+  const want = (port: string, path: string) => ({ "prometheus.io/scrape": "true", "prometheus.io/port": port, "prometheus.io/path": path });
+  // By name, to the port the app really listens on (the runtime assigned it).
+  assert.deepEqual(md(`prometheus.io/scrape: "true", prometheus.io/port: metrics, prometheus.io/path: /stats`), want("102", "/stats"));
+  // By the declared containerPort; the path defaults to /metrics.
+  assert.deepEqual(md(`prometheus.io/scrape: "true", prometheus.io/port: "9100"`), want("102", "/metrics"));
+  // No port: the first app port.
+  assert.deepEqual(md(`prometheus.io/scrape: "true"`), want("101", "/metrics"));
+  // Not asked to be scraped: nothing merged.
+  assert.equal(md(`prometheus.io/scrape: "false", prometheus.io/port: metrics`), undefined);
+  assert.equal(md(`prometheus.io/port: metrics`), undefined);
 });
 
 test("sidecars only in namespaces labelled istio-injection: enabled", () => {
@@ -152,7 +185,7 @@ spec:
 `,
     "svc.yaml",
   );
-  const plan = planReplica(w, 0, assignPorts(w, true, [101, 102, 201, 202, 300, 400]), "/srv");
+  const plan = planReplica(w, 0, assignPorts(w, true, [101, 102, 201, 202, 300, 400, 501, 502]), "/srv");
   const entry = workloadEntryFor(plan, true, resources as Resource<"Service">[]);
   assert.deepEqual((entry.spec as { ports: unknown }).ports, { admin: 202, "http-web": 201, "http-admin": 202 });
 });

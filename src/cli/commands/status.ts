@@ -55,7 +55,8 @@ export function render(status: MeshStatus, syncz: SyncEntry[] | undefined): stri
     const restarts = r.app.restarts + (r.sidecar?.restarts ?? 0);
     rows.push([r.namespace, r.name, r.workload, `${r.readyCount}/${r.containers}`, stateWord(r.app.state, r.app.lastExit), String(restarts), endpoint, sync(r.sidecar?.nodeId)]);
   }
-  return table(rows);
+  const extra = status.traceStore ? `\n\ntrace store: ${status.traceStore.url} (Zipkin API: /api/v2/services, /api/v2/traces; proxies send to zipkin.istio-system:9411)` : "";
+  return table(rows) + extra;
 }
 
 function stateWord(state: string, lastExit?: string): string {

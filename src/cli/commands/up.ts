@@ -4,12 +4,12 @@
 import { createServer } from "node:net";
 import { parseArgs } from "node:util";
 import { formatDiagnostic, type Diagnostic } from "../../api/index.ts";
-import { LocalMesh, MeshApiServer, netnsSupport, readState, runDir, runningMesh, sweepStale, type MeshStatus } from "../../runtime/index.ts";
+import { DEFAULT_TRACE_PORT, LocalMesh, MeshApiServer, netnsSupport, readState, runDir, runningMesh, sweepStale, type MeshStatus } from "../../runtime/index.ts";
 import { loadMeshConfigFile, type MeshConfig } from "../../pilot/index.ts";
 
 export const summary = "run a whole mesh on this machine: control plane, ingress gateway, workloads with sidecars";
 
-const USAGE = `usage: skiff up -f PATH [-f PATH...] [--port PORT] [--netns]
+const USAGE = `usage: skiff up -f PATH [-f PATH...] [--port PORT] [--netns] [--trace-port PORT | --no-trace-store]
 
   -f, --filename PATH   mesh file or directory: Namespaces, Services, Workloads (skiff.dev/v1alpha1)
                         and Istio resources; watched for changes; may be repeated
@@ -17,6 +17,10 @@ const USAGE = `usage: skiff up -f PATH [-f PATH...] [--port PORT] [--netns]
       --wait SECONDS    how long to wait for every replica to be ready before saying so (default 60)
       --mesh-config FILE
                         Istio meshConfig YAML (access logs, tracing, providers; docs/mesh-config.md)
+      --trace-port PORT port of the embedded trace store (Zipkin v2 and OTLP/HTTP in, Zipkin API out)
+                        on 127.0.0.1 (default 9411; 0 picks a free one). Proxies reach it as the
+                        service zipkin.istio-system:9411, Istio's default tracing address
+      --no-trace-store  do not run the trace store (you run Zipkin, Jaeger or a collector yourself)
       --netns           netns mode (Linux, root): each replica in its own network namespace and
                         address on a bridge, iptables capture through its sidecar, service VIPs
                         resolved by a DNS proxy; the apps get no HTTP_PROXY
@@ -31,6 +35,8 @@ export interface UpOptions {
   netns?: boolean;
   /** From --mesh-config. */
   mesh?: Partial<MeshConfig>;
+  /** The embedded trace store's port (`--trace-port`, default 9411; 0 = a free one); false = none (`--no-trace-store`). */
+  tracePort?: number | false;
   /** Called once the mesh is up (the demo applies its first config here). */
   afterStart?: (mesh: LocalMesh) => Promise<void> | void;
   /** Extra lines printed once everything is ready. */
@@ -49,6 +55,8 @@ export async function run(args: string[]): Promise<number> {
         wait: { type: "string", default: "60" },
         netns: { type: "boolean", default: false },
         "mesh-config": { type: "string" },
+        "trace-port": { type: "string" },
+        "no-trace-store": { type: "boolean", default: false },
         help: { type: "boolean", short: "h" },
       },
       allowPositionals: true,
@@ -76,9 +84,18 @@ export async function run(args: string[]): Promise<number> {
     console.error(`skiff up: --wait must be a number of seconds, not "${values.wait}"`);
     return 2;
   }
+  if (values["no-trace-store"] && values["trace-port"] !== undefined) {
+    console.error(`skiff up: use --trace-port or --no-trace-store, not both`);
+    return 2;
+  }
+  const tracePort = values["no-trace-store"] ? false : Number(values["trace-port"] ?? DEFAULT_TRACE_PORT);
+  if (tracePort !== false && (!Number.isInteger(tracePort) || tracePort < 0 || tracePort > 65535)) {
+    console.error(`skiff up: --trace-port must be a port number 0-65535 (0 picks a free one), not "${values["trace-port"]}"`);
+    return 2;
+  }
   // A bad mesh config throws MeshConfigLoadError: main prints its file:line lines, no stack.
   const mesh = values["mesh-config"] ? loadMeshConfigFile(values["mesh-config"]) : undefined;
-  return up({ files, httpPort, waitSeconds, netns: values.netns, mesh });
+  return up({ files, httpPort, waitSeconds, netns: values.netns, mesh, tracePort });
 }
 
 function describe(status: MeshStatus): string[] {
@@ -86,6 +103,7 @@ function describe(status: MeshStatus): string[] {
     `  control plane   xDS 127.0.0.1:${status.xdsPort}, monitoring http://127.0.0.1:${status.monitoringPort}/debug`,
     `  ingress gateway http://localhost:${status.gateway.httpPort}/  (Gateway port 80; admin http://127.0.0.1:${status.gateway.adminPort})`,
   ];
+  if (status.traceStore) lines.push(`  trace store     ${status.traceStore.url}/api/v2/traces  (Zipkin API; proxies send to zipkin.istio-system:9411)`);
   for (const r of status.replicas) {
     if (r.address) {
       // netns mode: the replica's own address; the sidecar captures its ports there.
@@ -128,6 +146,13 @@ export async function up(opts: UpOptions): Promise<number> {
     console.error(`skiff up: port ${opts.httpPort} on 127.0.0.1 is in use, so the ingress gateway could not listen there; stop what uses it or pick another with --port`);
     return 1;
   }
+  const tracePort = opts.tracePort ?? DEFAULT_TRACE_PORT;
+  if (tracePort !== false && tracePort !== 0 && (tracePort === opts.httpPort || !(await portFree(tracePort)))) {
+    console.error(
+      `skiff up: port ${tracePort} on 127.0.0.1 is in use, so the embedded trace store could not listen there; if Zipkin or another trace store runs there already, use --no-trace-store (and point your mesh config's tracing provider at it), else pick a free port with --trace-port`,
+    );
+    return 1;
+  }
   const stale = readState(dir);
   if (stale) {
     const killed = sweepStale(stale);
@@ -142,7 +167,7 @@ export async function up(opts: UpOptions): Promise<number> {
     if (text) console.error(text);
     else if (had) console.error("config: no problems left");
   };
-  const mesh = new LocalMesh({ files: opts.files, runDir: dir, httpPort: opts.httpPort, netns: opts.netns, mesh: opts.mesh, log: (line) => console.log(line), onDiagnostics: showDiagnostics });
+  const mesh = new LocalMesh({ files: opts.files, runDir: dir, httpPort: opts.httpPort, netns: opts.netns, mesh: opts.mesh, ...(tracePort !== false ? { traceStore: { port: tracePort } } : {}), log: (line) => console.log(line), onDiagnostics: showDiagnostics });
   const api = new MeshApiServer(mesh);
   // If this process dies without stopping the mesh, its children must not outlive it.
   const onExit = (): void => mesh.killNow();
