@@ -59,6 +59,9 @@ export const defaultMeshConfig: MeshConfig = {
   domain: "cluster.local",
   outboundTrafficPolicy: { mode: "ALLOW_ANY" },
   enableAutoMtls: true,
+  // Istio's defaults: tracing on (1 % sampled, to zipkin.istio-system:9411); metrics on
+  // (defaultProviderNames: prometheus when defaultProviders.metrics is unset).
+  enableTracing: true,
 };
 
 /** An immutable snapshot of everything translation may read. */

@@ -69,10 +69,16 @@ function loadProxy(dir: string): { proxy: ProxyNode; pin: Pinned[] } {
   return { proxy, pin: raw.pin ?? [] };
 }
 
+/**
+ * Telemetry cases (`tel-*`) start from Istio's defaults (tracing at 1 %, prometheus
+ * metrics); every other case from those defaults with telemetry off, so that its golden
+ * pins its own subject and not the stats filters and tracer every listener would carry.
+ */
 function loadMesh(dir: string): MeshConfig {
+  const base: MeshConfig = dir.split("/").pop()!.startsWith("tel-") ? defaultMeshConfig : { ...defaultMeshConfig, enableTracing: false, defaultProviders: { metrics: [] } };
   const file = join(dir, "mesh.yaml");
-  if (!existsSync(file)) return defaultMeshConfig;
-  return { ...defaultMeshConfig, ...(parse(readFileSync(file, "utf8")) as Partial<MeshConfig>) };
+  if (!existsSync(file)) return base;
+  return { ...base, ...(parse(readFileSync(file, "utf8")) as Partial<MeshConfig>) };
 }
 
 function runCase(dir: string): TranslationResult {

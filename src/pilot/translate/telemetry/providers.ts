@@ -91,6 +91,7 @@ export function defaultProviderNames(mesh: MeshConfig): { accessLogging: string[
     // accessLogFile set = Istio's legacy always-on logger, as the built-in `envoy` provider.
     accessLogging: d.accessLogging ?? (mesh.accessLogFile ? ["envoy"] : []),
     tracing: d.tracing ?? (mesh.enableTracing ? [LEGACY_TRACER] : []),
-    metrics: d.metrics ?? [],
+    // Istio's telemetry v2 is on unless configured otherwise: prometheus when nothing names the providers.
+    metrics: d.metrics ?? ["prometheus"],
   };
 }

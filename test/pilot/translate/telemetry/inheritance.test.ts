@@ -61,8 +61,19 @@ const filterNames = (hcm: EnvoyJson): string[] => (hcm.http_filters as EnvoyJson
 
 const zipkinMesh: Partial<MeshConfig> = { extensionProviders: [{ name: "zk", zipkin: { service: "127.0.0.1", port: 9411 } }] };
 
-test("the default mesh config adds no telemetry at all (proxies that lack the filters keep working)", () => {
+test("the default mesh config is Istio's: metrics and 1 % tracing to zipkin.istio-system:9411 on, no access log", () => {
   const { client, server } = hcms("");
+  for (const hcm of [client, server]) {
+    assert.equal(hcm.access_log, undefined);
+    assert.deepEqual(sampling(hcm), { value: 1 });
+    const zipkin = ((hcm.tracing as EnvoyJson).provider as EnvoyJson).typed_config as EnvoyJson;
+    assert.equal(zipkin.collector_cluster, "outbound|9411||zipkin.istio-system");
+    assert.deepEqual(filterNames(hcm), ["istio.metadata_exchange", "envoy.filters.http.cors", "envoy.filters.http.fault", "istio.stats", "envoy.filters.http.router"]);
+  }
+});
+
+test("enableTracing false and no metrics providers: no telemetry at all (proxies that lack the filters keep working)", () => {
+  const { client, server } = hcms("", { enableTracing: false, defaultProviders: { metrics: [] } });
   for (const hcm of [client, server]) {
     assert.equal(hcm.access_log, undefined);
     assert.equal(hcm.tracing, undefined);
