@@ -9,7 +9,6 @@ import { spawn, spawnSync } from "node:child_process";
 import { writeFileSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { kernelFreePort } from "../../src/runtime/index.ts";
-import { startTraceStore } from "../../src/telemetry/index.ts";
 import { ISTIO, eventually, startDemo } from "./helpers/demo-up.ts";
 
 const PROMETHEUS = spawnSync("prometheus", ["--version"], { encoding: "utf8" }).status === 0 ? "prometheus" : undefined;
@@ -26,9 +25,7 @@ test(
   "Prometheus scrapes the demo; Istio's service and workload dashboard queries return the test's traffic with Istio's labels",
   { timeout: 240_000, skip: PROMETHEUS ? false : "prometheus is not installed (Debian package `prometheus`)" },
   async (t) => {
-    const traces = await startTraceStore({ port: 0 });
-    t.after(() => traces.close());
-    const demo = await startDemo(t, { tracePort: traces.port });
+    const demo = await startDemo(t);
     const applied = await demo.skiff("apply", "-f", join(ISTIO, "http-gateway.yaml"), "-f", join(ISTIO, "vs-route-ingress.yaml"));
     assert.equal(applied.code, 0, applied.stderr);
 

@@ -10,7 +10,6 @@ import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { kernelFreePort } from "../../src/runtime/index.ts";
-import { startTraceStore } from "../../src/telemetry/index.ts";
 import { ISTIO, eventually, startDemo, type Demo } from "./helpers/demo-up.ts";
 import { parseEnvoyLine, type EnvoyLogLine } from "./helpers/envoy-log.ts";
 
@@ -33,9 +32,7 @@ async function proxyLines(demo: Demo, workload: string, requestId: string): Prom
 }
 
 test("the demo's traces and access logs with the sample mesh config", { timeout: 240_000 }, async (t) => {
-  const traces = await startTraceStore({ port: 0 });
-  t.after(() => traces.close());
-  const demo = await startDemo(t, { tracePort: traces.port });
+  const demo = await startDemo(t);
   const applied = await demo.skiff("apply", "-f", join(ISTIO, "http-gateway.yaml"), "-f", join(ISTIO, "vs-route-ingress.yaml"));
   assert.equal(applied.code, 0, applied.stderr);
   const sentiment = (id: string, path = "/sentiment") =>
@@ -68,7 +65,7 @@ test("the demo's traces and access logs with the sample mesh config", { timeout:
 
     // The trace: the gateway's span is the root; sa-webapp SERVER → sa-webapp CLIENT → sa-logic SERVER below it.
     const found = await eventually(
-      async () => (await (await fetch(`${traces.url}/api/v2/traces?annotationQuery=${encodeURIComponent(`guid:x-request-id=${id}`)}&limit=10`)).json()) as ZSpan[][],
+      async () => (await (await fetch(`${demo.traceUrl}/api/v2/traces?annotationQuery=${encodeURIComponent(`guid:x-request-id=${id}`)}&limit=10`)).json()) as ZSpan[][],
       (ts) => ts.length === 1 && ts[0].some((s) => s.kind === "SERVER" && s.localEndpoint.serviceName.startsWith("sa-logic")),
       50,
     );

@@ -1,11 +1,12 @@
 // Runs the sentiment demo under `skiff up` (a real child process) for an e2e test:
-// a temp run directory, a free gateway port, the sample's mesh config with the trace
-// store's port put in place of the documented 9411 (tests never use fixed ports), and
-// an exit hook that stops the mesh (SIGTERM, then sweeps what a hung run left).
+// a temp run directory, a free gateway port, the embedded trace store on a free port
+// (`--trace-port 0`: tests never use fixed ports; its URL read back from `skiff status`),
+// optionally the sample's mesh config, and an exit hook that stops the mesh (SIGTERM,
+// then sweeps what a hung run left) and removes the temp directory.
 import type { TestContext } from "node:test";
 import assert from "node:assert/strict";
 import { execFile, spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -21,21 +22,25 @@ export interface Demo {
   env: NodeJS.ProcessEnv;
   /** Gateway port on 127.0.0.1. */
   port: number;
+  /** The embedded trace store's base URL, as `skiff status -o json` reports it. */
+  traceUrl: string;
   skiff(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }>;
   /** SIGTERM and the exit code of `skiff up`. */
   stop(): Promise<number | null>;
 }
 
-export async function startDemo(t: TestContext, opts: { tracePort: number }): Promise<Demo> {
+/** The sample mesh config (samples/mesh-config/sentiment.yaml), used as it is. */
+export const SAMPLE_MESH_CONFIG = join(SAMPLES, "..", "mesh-config", "sentiment.yaml");
+
+/** `meshConfig: false` runs with no --mesh-config at all (Istio's defaults). */
+export async function startDemo(t: TestContext, opts: { meshConfig?: string | false } = {}): Promise<Demo> {
   const dir = mkdtempSync(join(tmpdir(), "skiff-obs-"));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
   const runDir = join(dir, "run");
-  const meshConfig = join(dir, "mesh-config.yaml");
-  const sample = readFileSync(join(SAMPLES, "..", "mesh-config", "sentiment.yaml"), "utf8");
-  assert.match(sample, /port: 9411/, "the sample mesh config names the trace store's port 9411");
-  writeFileSync(meshConfig, sample.replace("port: 9411", `port: ${opts.tracePort}`));
+  const meshConfig = opts.meshConfig === false ? [] : ["--mesh-config", opts.meshConfig ?? SAMPLE_MESH_CONFIG];
   const env = { ...process.env, SKIFF_RUN_DIR: runDir, DATA_DIR: join(dir, "feedback") };
   const port = await kernelFreePort();
-  const up = spawn(process.execPath, [SKIFF, "up", "-f", join(SAMPLES, "mesh.yaml"), "--mesh-config", meshConfig, "--port", String(port), "--wait", "120"], {
+  const up = spawn(process.execPath, [SKIFF, "up", "-f", join(SAMPLES, "mesh.yaml"), ...meshConfig, "--trace-port", "0", "--port", String(port), "--wait", "120"], {
     env,
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -63,7 +68,11 @@ export async function startDemo(t: TestContext, opts: { tracePort: number }): Pr
         resolve({ code: err ? (typeof err.code === "number" ? err.code : 1) : 0, stdout, stderr });
       });
     });
-  return { dir, runDir, env, port, skiff, stop };
+  const status = await skiff("status", "-o", "json");
+  assert.equal(status.code, 0, status.stderr);
+  const traceUrl = (JSON.parse(status.stdout) as { traceStore?: { url: string } }).traceStore?.url;
+  assert.ok(traceUrl, `skiff status names no trace store: ${status.stdout.slice(0, 500)}`);
+  return { dir, runDir, env, port, traceUrl, skiff, stop };
 }
 
 /** Polls fn until check passes (bounded); returns the last value, or throws the last error. */
