@@ -1,5 +1,5 @@
 // The gRPC definition of istio.v1.auth.IstioCertificateService, from ca.proto.
-import { fileURLToPath } from "node:url";
+import { packagePath } from "../package-root/index.ts";
 import * as grpc from "@grpc/grpc-js";
 import { loadSync } from "@grpc/proto-loader";
 
@@ -20,7 +20,7 @@ let cached: grpc.ServiceClientConstructor | undefined;
 /** The service's client constructor; its `.service` is what a server registers. */
 export function caServiceClient(): grpc.ServiceClientConstructor {
   if (cached) return cached;
-  const definition = loadSync(fileURLToPath(new URL("./ca.proto", import.meta.url)), {
+  const definition = loadSync(packagePath("src", "ca", "ca.proto"), {
     keepCase: true,
     longs: Number, // int64 seconds fit a double for any sane lifetime
     defaults: true,

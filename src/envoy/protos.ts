@@ -6,6 +6,7 @@ import { createRequire } from "node:module";
 import { existsSync } from "node:fs";
 import path from "node:path";
 import protobuf from "protobufjs";
+import { packagePath } from "../package-root/index.ts";
 
 /** The entry files; everything they import is loaded too. */
 export const ENVOY_PROTO_FILES: readonly string[] = [
@@ -44,7 +45,8 @@ export const ENVOY_PROTO_FILES: readonly string[] = [
 ];
 
 function includeDirs(): string[] {
-  const require = createRequire(import.meta.url);
+  // Resolved from the package root, so sources and the bundle find the same copies.
+  const require = createRequire(packagePath("package.json"));
   // build/src/index.js → package root
   const xdsRoot = path.resolve(path.dirname(require.resolve("@grpc/grpc-js-xds")), "..", "..");
   const protobufRoot = path.dirname(require.resolve("protobufjs"));

@@ -5,6 +5,7 @@
 import { createRequire } from "node:module";
 import { existsSync } from "node:fs";
 import type { Socket } from "node:net";
+import { packagePath } from "../package-root/index.ts";
 
 export interface OriginalDst {
   address: string;
@@ -16,7 +17,7 @@ interface Addon {
 }
 
 /** Where `npm run build:native` (native/build.mjs) leaves the addon. */
-export const ADDON_PATH = new URL("../../native/build/Release/skiff_original_dst.node", import.meta.url).pathname;
+export const ADDON_PATH = packagePath("native", "build", "Release", "skiff_original_dst.node");
 
 /** Istio's capture ports: a connection arriving on one of them was redirected. */
 const CAPTURE_PORTS = new Set([15001, 15006]);

@@ -5,14 +5,14 @@
 // The tutorial itself (docs/local-mesh.md) starts from `skiff up` alone to show the
 // gateway's 404 before the Gateway is applied.
 import { readFileSync } from "node:fs";
-import { fileURLToPath } from "node:url";
+import { packagePath } from "../../package-root/index.ts";
 import { parseArgs } from "node:util";
 import { loadText, formatDiagnostic } from "../../api/index.ts";
 import { up } from "./up.ts";
 
 export const summary = "run the sentiment-analysis demo mesh (npm start)";
 
-const SAMPLES = fileURLToPath(new URL("../../../samples/sentiment/", import.meta.url));
+const SAMPLES = `${packagePath("samples", "sentiment")}/`;
 const MESH = `${SAMPLES}mesh.yaml`;
 /** The tutorial's step 2: the ingress Gateway and the routes behind it. */
 const STEP_2 = [`${SAMPLES}istio/http-gateway.yaml`, `${SAMPLES}istio/vs-route-ingress.yaml`];
