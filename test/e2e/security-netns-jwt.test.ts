@@ -99,7 +99,7 @@ test("netns mode: JWT and policies at the gateway with the IdP's tokens (Done-wh
   // A previous run of this test killed outright would have left these.
   await cleanupNetns(TAG);
   const port = await kernelFreePort();
-  const up = spawn(process.execPath, [SKIFF, "up", "--netns", "-f", join(SAMPLES, "mesh.yaml"), "-f", join(SAMPLES, "idp.yaml"), "--port", String(port), "--wait", "120"], { env, stdio: ["ignore", "pipe", "pipe"] });
+  const up = spawn(process.execPath, [SKIFF, "up", "--netns", "-f", join(SAMPLES, "mesh.yaml"), "-f", join(SAMPLES, "idp.yaml"), "--port", String(port), "--no-trace-store", "--wait", "120"], { env, stdio: ["ignore", "pipe", "pipe"] });
   let output = "";
   up.stdout.on("data", (c: Buffer) => (output += c.toString()));
   up.stderr.on("data", (c: Buffer) => (output += c.toString()));
@@ -132,14 +132,17 @@ test("netns mode: JWT and policies at the gateway with the IdP's tokens (Done-wh
 
   // The samples exactly as a user applies them.
   const policies = ["request-authentication.yaml", "allow-view.yaml", "allow-login.yaml", "allow-analysis.yaml", "allow-feedback.yaml"];
+  const gatewayBootstrap = JSON.parse(readFileSync(join(runDir, "bootstrap", "istio-system.istio-ingressgateway.json"), "utf8")) as { admin: { address: { socket_address: { port_value: number } } } };
+  const gatewayAdmin = `http://127.0.0.1:${gatewayBootstrap.admin.address.socket_address.port_value}`;
+  // Requests the gateway sent through the IdP's cluster. From here on no request is routed to
+  // the IdP, so its growth is the jwt_authn filter's JWKS fetch (the first token seen fetches).
+  const idpRequests = async (): Promise<number> => (await adminStats(gatewayAdmin)).find((s) => s.name === "cluster.outbound|80||idp.demo.svc.cluster.local.upstream_rq_2xx")?.value ?? 0;
+  const idpRequestsBeforeTokens = await idpRequests();
   const applied = await skiff("apply", ...policies.flatMap((f) => ["-f", join(SECURITY, f)]));
   assert.equal(applied.code, 0, applied.stderr);
   // In force once a tokenless /sentiment is refused.
   const none = await eventually(() => call(port, "/sentiment", undefined, SENTENCE), (r) => r.status === 403);
   assert.equal(none.status, 403, `no token: ${none.body}`);
-
-  const gatewayBootstrap = JSON.parse(readFileSync(join(runDir, "bootstrap", "istio-system.istio-ingressgateway.json"), "utf8")) as { admin: { address: { socket_address: { port_value: number } } } };
-  const gatewayAdmin = `http://127.0.0.1:${gatewayBootstrap.admin.address.socket_address.port_value}`;
 
   await t.test("3. / and /static are open to all, with or without a token", async () => {
     for (const path of ["/", "/static/style.css", "/logo.png"]) {
@@ -149,13 +152,13 @@ test("netns mode: JWT and policies at the gateway with the IdP's tokens (Done-wh
   });
 
   await t.test("3. /sentiment: 200 with a real token (keys fetched through the mesh), 401 forged, 401 expired, 403 none", async () => {
-    // The first verified request waits for the gateway's JWKS fetch through outbound|80||idp.demo.svc.cluster.local.
     const ok = await eventually(() => call(port, "/sentiment", user, SENTENCE), (r) => r.status === 200, 50);
     assert.equal(ok.status, 200, ok.body);
     assert.ok((JSON.parse(ok.body) as { polarity: number }).polarity > 0, ok.body);
     const stats = await adminStats(gatewayAdmin);
     const fetched = stats.filter((s) => s.name.endsWith(".jwt_authn.jwks_fetch_success")).reduce((n, s) => n + s.value, 0);
-    assert.ok(fetched >= 1, "the gateway fetched the IdP's keys (idp.demo.svc.cluster.local resolves only inside the mesh: through its cluster)");
+    assert.ok(fetched >= 1, "the gateway fetched the IdP's keys (the first tokened request did)");
+    assert.ok((await idpRequests()) - idpRequestsBeforeTokens >= 1, "through the IdP's outbound cluster (the host cannot resolve idp.demo.svc.cluster.local)");
 
     // The same claims, signed by a key that is not the IdP's.
     const claims = decodeJwt(user);
@@ -207,6 +210,9 @@ test("netns mode: JWT and policies at the gateway with the IdP's tokens (Done-wh
     const warm = await eventually(() => call(port, "/sentiment", user, SENTENCE), (r) => r.status === 200, 50);
     assert.equal(warm.status, 200, warm.body);
 
+    // TLS handshakes sa-logic's inbound side completed: new connections during the stream (a diagnostic).
+    const handshakes = async (): Promise<number> => (await adminStats(sidecars["sa-logic"])).filter((s) => /^listener\..*\.ssl\.handshake$/.test(s.name)).reduce((n, s) => n + s.value, 0);
+    const handshakesBefore = await handshakes();
     const first = { "sa-webapp": await serial(sidecars["sa-webapp"]), "sa-logic": await serial(sidecars["sa-logic"]) };
     const seen = { "sa-webapp": new Set([first["sa-webapp"]]), "sa-logic": new Set([first["sa-logic"]]) };
     let stop = false;
@@ -238,7 +244,7 @@ test("netns mode: JWT and policies at the gateway with the IdP's tokens (Done-wh
     assert.ok(rotated(), `both sidecars show a new serial: sa-webapp ${[...seen["sa-webapp"]].join(", ")}; sa-logic ${[...seen["sa-logic"]].join(", ")}`);
     assert.deepEqual(failures, [], `${failures.length} of ${sent} requests failed`);
     assert.ok(sent >= 20, `a steady stream: ${sent} requests`);
-    st.diagnostic(`${sent} requests, 0 failed, across serials sa-webapp ${[...seen["sa-webapp"]].join(" → ")}, sa-logic ${[...seen["sa-logic"]].join(" → ")}`);
+    st.diagnostic(`${sent} requests, 0 failed, across serials sa-webapp ${[...seen["sa-webapp"]].join(" → ")}, sa-logic ${[...seen["sa-logic"]].join(" → ")}; sa-logic inbound TLS handshakes meanwhile: ${(await handshakes()) - handshakesBefore}`);
   });
 
   await t.test("stopping leaves no namespace, link or iptables rule behind", async () => {
