@@ -253,7 +253,9 @@ export class ListenerInstance {
     }
     if (chain.hcm) chain.hcm.handleConnection(conn, http2Preface);
     else if (chain.tcp) {
-      tcpProxy(conn, deps.clusters.get(chain.tcp.cluster), { downstreamAddress: socket.remoteAddress, originalDestination: dest }, { idleTimeoutMs: chain.tcp.idleTimeoutMs, onClose: chain.tcp.telemetry?.open(socket, dest?.address, dest?.port) });
+      // Telemetry first: on mesh mTLS it reads the client's metadata-exchange preamble off conn.
+      const t = chain.tcp.telemetry ? await chain.tcp.telemetry.begin(socket, conn, dest?.address, dest?.port) : undefined;
+      tcpProxy(conn, deps.clusters.get(chain.tcp.cluster), { downstreamAddress: socket.remoteAddress, originalDestination: dest }, { idleTimeoutMs: chain.tcp.idleTimeoutMs, onClose: t?.onClose, upstreamExchange: t?.upstreamExchange });
     }
   }
 

@@ -55,6 +55,20 @@ function fromStruct(s: { fields?: Record<string, StructValue> }): Record<string,
   return out;
 }
 
+/** A JSON object as a serialized google.protobuf.Struct. */
+export function encodeStruct(o: Record<string, unknown>): Uint8Array {
+  return StructType.encode(StructType.fromObject(toStruct(o))).finish();
+}
+
+/** A serialized google.protobuf.Struct as a JSON object; undefined when the bytes are not one. */
+export function decodeStruct(bytes: Uint8Array): Record<string, unknown> | undefined {
+  try {
+    return fromStruct(StructType.toObject(StructType.decode(bytes), { defaults: false }) as { fields?: Record<string, StructValue> });
+  } catch {
+    return undefined;
+  }
+}
+
 /** base64(protobuf Struct) of a JSON object: Istio's `x-envoy-peer-metadata` value. */
 export function encodePeerMetadata(metadata: Record<string, unknown>): string {
   const msg = StructType.fromObject(toStruct(metadata));
@@ -124,16 +138,21 @@ export class PeerCache {
   constructor(private readonly max = 1024) {}
 
   get(headerValue: string, id: string): PeerInfo | undefined {
-    const hit = this.map.get(headerValue);
+    return this.getOr(headerValue, id, () => decodePeerMetadata(headerValue));
+  }
+
+  /** The peer under `key` (any stable encoding of its metadata), decoding with `decode` on a miss. */
+  getOr(key: string, id: string, decode: () => Record<string, unknown> | undefined): PeerInfo | undefined {
+    const hit = this.map.get(key);
     if (hit !== undefined) return hit ?? undefined;
-    const md = decodePeerMetadata(headerValue);
+    const md = decode();
     let info: PeerInfo | null = null;
     if (md) {
       const workload = workloadFromMetadata(md, id);
       info = { workload, principal: principalFromMetadata(md, workload.namespace), handles: new Map() };
     }
     if (this.map.size >= this.max) this.map.delete(this.map.keys().next().value!);
-    this.map.set(headerValue, info);
+    this.map.set(key, info);
     return info ?? undefined;
   }
 }

@@ -29,6 +29,7 @@ import type { Json } from "./json.ts";
 import type { ClusterManagerApi } from "./upstream/index.ts";
 import { PeerCache, encodePeerMetadata, exchangedMetadata, principalFromMetadata, workloadFromMetadata, type PeerInfo } from "./telemetry-peer.ts";
 import type { TracingProviderConfig } from "./filters/tracing.ts";
+import { encodeExchange } from "./telemetry-tcp-exchange.ts";
 
 export interface ProxyTelemetryOptions {
   nodeId: string;
@@ -95,6 +96,13 @@ export class ProxyTelemetry {
     this.ownPrincipal = principalFromMetadata(md, this.own.namespace);
     this.ownHeader = encodePeerMetadata(exchangedMetadata(opts.nodeMetadata));
     this.serviceName = `${canonicalService(this.own) ?? "unknown"}.${this.own.namespace ?? "default"}`;
+  }
+
+  #tcpPreamble: Buffer | undefined;
+
+  /** The TCP metadata exchange preamble this proxy writes (same bytes every time: built once). */
+  tcpPreamble(): Buffer {
+    return (this.#tcpPreamble ??= encodeExchange(this.nodeId, exchangedMetadata(this.opts.nodeMetadata)));
   }
 
   /** The proxy's writer for an access-log path (one per path, shared by every listener). */

@@ -56,9 +56,22 @@ export function tcpProxy(downstream: Socket, cluster: UpstreamCluster | undefine
     }
   });
   up.on("connect", () => cluster.reportOutcome(host, { status: 200 }));
-  // Bytes from the client are buffered by the socket until the upstream connects.
-  downstream.pipe(up);
-  up.pipe(downstream);
+  const exchange = opts.upstreamExchange;
+  if (!exchange) {
+    // Bytes from the client are buffered by the socket until the upstream connects.
+    downstream.pipe(up);
+    up.pipe(downstream);
+  } else {
+    // The exchange writes its preamble before the client's bytes, and reads the upstream's
+    // off the socket before the upstream's bytes go to the client.
+    up.once(host.tls ? "secureConnect" : "connect", () => {
+      const done = exchange(up);
+      downstream.pipe(up);
+      void done.then(() => {
+        if (!ended) up.pipe(downstream);
+      });
+    });
+  }
   up.on("close", () => end("upstream_close"));
   downstream.on("close", () => end("downstream_close"));
   const idle = opts.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;

@@ -392,6 +392,12 @@ export interface TcpProxyOptions {
   connectTimeoutMs?: number;
   /** Called once when both sides are closed: for the access log. */
   onClose?: (info: TcpProxySessionInfo) => void;
+  /**
+   * Called once the upstream connection is up (TLS: handshake done), before any byte flows:
+   * may write a preamble first; upstream bytes reach the downstream once it resolves
+   * (Istio's TCP metadata exchange, src/proxy/telemetry-tcp.ts).
+   */
+  upstreamExchange?: (upstream: Socket) => Promise<void>;
 }
 
 export interface TcpProxySessionInfo {
