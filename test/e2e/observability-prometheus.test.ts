@@ -2,7 +2,9 @@
 // demo with the config `skiff prometheus-config` writes, and the PromQL of Istio's standard
 // Grafana dashboards (Istio Service and Workload dashboards: request volume, success rate,
 // P50/P90/P99 by source and destination workload) returns the traffic this test sent, with
-// Istio's labels, as reported by both the source and the destination proxy.
+// Istio's labels, as reported by both the source and the destination proxy. Prometheus scrapes
+// each proxy's merged port (Istio's 15020, job kubernetes-pods), so the apps' own metrics
+// (the sample's prometheus.io/* annotations) arrive beside the proxies'.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
@@ -72,7 +74,7 @@ test(
     const scrapedAfter = async (since: number) => {
       const targets = (generated.stdout.match(/127\.0\.0\.1:\d+/g) ?? []).length;
       const r = await eventually(
-        () => query(`min(timestamp(up{job="envoy-stats"} == 1)) > ${since} and count(up{job="envoy-stats"} == 1) >= ${targets - 1}`),
+        () => query(`min(timestamp(up{job="kubernetes-pods"} == 1)) > ${since} and count(up{job="kubernetes-pods"} == 1) >= ${targets - 1}`),
         (s) => s.length === 1,
         150,
       );
@@ -86,10 +88,17 @@ test(
       return new Map(rows.map((s) => [`${s.metric.reporter} ${s.metric.source_workload}→${s.metric.destination_workload} ${s.metric.destination_service} ${s.metric.response_code}`, Number(s.value[1])]));
     };
 
+    // sa-logic's own count of the requests it answered, merged into its sidecars' 15020 scrape.
+    const appCount = async (): Promise<number> => {
+      const rows = await query(`sum(sentiment_app_requests_total{job="kubernetes-pods",namespace="demo",pod=~"sa-logic-.*",method="POST",code="200"})`);
+      return Number(rows[0]?.value[1] ?? 0);
+    };
+
     // Settle: let in-flight records land (a proxy records at stream end, just after the client sees the response).
     await new Promise((r) => setTimeout(r, 1000));
     await scrapedAfter(Date.now() / 1000);
     const before = await counts();
+    const appBefore = await appCount();
 
     const OK = 12;
     const MISSING = 4;
@@ -106,6 +115,7 @@ test(
     await new Promise((r) => setTimeout(r, 1000));
     await scrapedAfter(Date.now() / 1000);
     const after = await counts();
+    const appAfter = await appCount();
     const delta = new Map([...after].map(([k, v]) => [k, v - (before.get(k) ?? 0)]).filter(([, v]) => v !== 0) as [string, number][]);
     const seen = JSON.stringify(Object.fromEntries(delta), null, 1);
 
@@ -118,6 +128,9 @@ test(
       // Each 200 at sa-webapp made one call to sa-logic (the 404s did not).
       assert.equal(delta.get(`${reporter} sa-webapp→sa-logic ${LOGIC} 200`), OK, `${reporter} sa-webapp→sa-logic: ${seen}`);
     }
+
+    // The app's own metric through 15020: sa-logic counted each of the 200s sa-webapp forwarded.
+    assert.equal(appAfter - appBefore, OK, `sentiment_app_requests_total at sa-logic: ${appBefore} → ${appAfter}`);
 
     // Istio Service Dashboard: request volume (ops/s) over the last minute.
     const volume = await query(`round(sum(irate(istio_requests_total{reporter="destination",destination_service=~"${WEBAPP}"}[1m])), 0.001)`);

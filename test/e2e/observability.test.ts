@@ -1,47 +1,18 @@
-// Observability of the tutorial, end to end: `skiff up` (a real child process) on the
-// sentiment sample with a mesh config that turns on JSON access logs, Zipkin tracing at
-// 100 % to an embedded trace store started by the test, and Istio's metrics. One request
-// through gateway → sa-webapp → sa-logic must give one trace with a span from each proxy
-// in parent/child order, the same x-request-id in every hop's access log line, and
-// istio_requests_total at sa-logic's sidecar naming sa-webapp as the source.
+// Observability with no --mesh-config at all: `skiff up` (a real child process) on the
+// sentiment sample runs with Istio's defaults and its own trace store. What a user gets
+// without configuring anything:
+// - traces: 1 % sampling, so a request forced with x-client-trace-id gives one trace in the
+//   embedded trace store (registered as zipkin.istio-system:9411) with a span per proxy hop;
+// - metrics: every sidecar serves Istio's metrics on its stats port (Istio's 15090) and,
+//   merged with the app's own /metrics (the sample's prometheus.io/* annotations), on its
+//   merged port (15020); the ports are in `skiff status -o json`;
+// - no access log (accessLogFile is empty by default).
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { execFile } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { kernelFreePort, readState, sweepStale, type MeshState } from "../../src/runtime/index.ts";
-import { parseExposition, startTraceStore } from "../../src/telemetry/index.ts";
-
-const SKIFF = fileURLToPath(new URL("../../bin/skiff.js", import.meta.url));
-const SAMPLES = fileURLToPath(new URL("../../samples/sentiment/", import.meta.url));
-const ISTIO = join(SAMPLES, "istio");
-
-function skiff(env: NodeJS.ProcessEnv, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [SKIFF, ...args], { env, timeout: 30_000 }, (err, stdout, stderr) => {
-      resolve({ code: err ? (typeof err.code === "number" ? err.code : 1) : 0, stdout, stderr });
-    });
-  });
-}
-
-async function eventually<T>(fn: () => Promise<T>, check: (v: T) => boolean, tries = 100): Promise<T> {
-  let last: T | undefined;
-  let error: unknown;
-  for (let i = 0; i < tries; i++) {
-    try {
-      last = await fn();
-      if (check(last)) return last;
-    } catch (err) {
-      error = err;
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  if (last !== undefined) return last;
-  throw error;
-}
+import { parseExposition } from "../../src/telemetry/index.ts";
+import type { MeshStatus } from "../../src/runtime/index.ts";
+import { ISTIO, eventually, startDemo } from "./helpers/demo-up.ts";
 
 interface ZSpan {
   id: string;
@@ -49,122 +20,76 @@ interface ZSpan {
   traceId: string;
   kind: string;
   localEndpoint: { serviceName: string };
-  tags: Record<string, string>;
 }
 
-test("one request through gateway → sa-webapp → sa-logic: one trace, one x-request-id in every access log, Istio metrics at both ends", { timeout: 180_000 }, async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), "skiff-observability-"));
-  const runDir = join(dir, "run");
-  const traces = await startTraceStore({ port: 0 });
-  t.after(() => traces.close());
-  const accessLog = join(dir, "access.log");
-  const meshConfig = join(dir, "mesh-config.yaml");
-  writeFileSync(
-    meshConfig,
-    [
-      `accessLogFile: ${accessLog}`,
-      "accessLogEncoding: JSON",
-      "extensionProviders:",
-      "- name: zipkin",
-      `  zipkin: {service: 127.0.0.1, port: ${traces.port}}`,
-      "defaultProviders:",
-      "  metrics: [prometheus]",
-      "  tracing: [zipkin]",
-      "defaultConfig:",
-      "  tracing: {sampling: 100}",
-      "",
-    ].join("\n"),
-  );
-  const env = { ...process.env, SKIFF_RUN_DIR: runDir, DATA_DIR: join(dir, "feedback") };
-  const port = await kernelFreePort();
-  const up = spawn(process.execPath, [SKIFF, "up", "-f", join(SAMPLES, "mesh.yaml"), "--mesh-config", meshConfig, "--port", String(port), "--wait", "120"], { env, stdio: ["ignore", "pipe", "pipe"] });
-  let output = "";
-  up.stdout.on("data", (c: Buffer) => (output += c.toString()));
-  up.stderr.on("data", (c: Buffer) => (output += c.toString()));
-  const exited = new Promise<number | null>((resolve) => up.once("exit", (code) => resolve(code)));
-  t.after(async () => {
-    if (up.exitCode !== null) return;
-    up.kill("SIGTERM");
-    const stopped = await Promise.race([exited.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 20_000))]);
-    if (stopped) return;
-    const state = readState(runDir);
-    up.kill("SIGKILL");
-    await exited;
-    if (state) sweepStale(state);
-  });
-  for (let i = 0; i < 1200 && !/skiff up: (ready|not ready)/.test(output) && up.exitCode === null; i++) await new Promise((r) => setTimeout(r, 100));
-  assert.match(output, /skiff up: ready/, output);
-  const applied = await skiff(env, "apply", "-f", join(ISTIO, "http-gateway.yaml"), "-f", join(ISTIO, "vs-route-ingress.yaml"));
+test("no mesh config: a forced request is traced into skiff up's trace store; 15090 and 15020 serve Istio's metrics, 15020 with the app's", { timeout: 240_000 }, async (t) => {
+  const demo = await startDemo(t, { meshConfig: false });
+  const applied = await demo.skiff("apply", "-f", join(ISTIO, "http-gateway.yaml"), "-f", join(ISTIO, "vs-route-ingress.yaml"));
   assert.equal(applied.code, 0, applied.stderr);
-
-  const sentiment = (id: string) =>
-    fetch(`http://127.0.0.1:${port}/sentiment`, { method: "POST", headers: { "content-type": "application/json", "x-request-id": id }, body: JSON.stringify({ sentence: "a good day" }), signal: AbortSignal.timeout(10_000) });
-  // Routes converge after apply; warm up until the chain answers.
-  const warm = await eventually(() => sentiment(`warm-${Date.now()}`), (r) => r.status === 200);
+  const sentiment = (id: string, force: boolean) =>
+    fetch(`http://127.0.0.1:${demo.port}/sentiment`, {
+      method: "POST",
+      // x-client-trace-id: Envoy's "trace this one" for a client, whatever the sampling percentage.
+      headers: { "content-type": "application/json", "x-request-id": id, ...(force ? { "x-client-trace-id": id } : {}) },
+      body: JSON.stringify({ sentence: "a good day" }),
+      signal: AbortSignal.timeout(10_000),
+    });
+  const warm = await eventually(() => sentiment(`warm-${Date.now()}`, false), (r) => r.status === 200);
   assert.equal(warm.status, 200);
 
-  const id = "0b5e4c1e-7d0a-4f35-9a77-5c2d1e3f4a5b";
-  const r = await sentiment(id);
+  const id = "5d1c7e2a-3b4f-4a6e-8c9d-0e1f2a3b4c5d";
+  const r = await sentiment(id, true);
   assert.equal(r.status, 200, await r.text());
 
-  // Access logs: every proxy appends JSON lines to the one file; this request's lines all carry its id.
-  const mine = await eventually(
-    async () =>
-      readFileSync(accessLog, "utf8")
-        .split("\n")
-        .filter(Boolean)
-        .map((l) => JSON.parse(l) as Record<string, unknown>)
-        .filter((l) => l.request_id === id),
-    (ls) => ls.length >= 5,
-    50,
+  // The trace: gateway CLIENT → sa-webapp SERVER → sa-webapp CLIENT → sa-logic SERVER.
+  const found = await eventually(
+    async () => (await (await fetch(`${demo.traceUrl}/api/v2/traces?annotationQuery=${encodeURIComponent(`guid:x-request-id=${id}`)}&limit=10`)).json()) as ZSpan[][],
+    (ts) => ts.length === 1 && ts[0].some((s) => s.kind === "SERVER" && s.localEndpoint.serviceName.startsWith("sa-logic")),
+    75,
   );
-  // gateway (1) + sa-webapp inbound and outbound (2) + sa-logic inbound (1), at least; all 200.
-  assert.ok(mine.length >= 4, JSON.stringify(mine, null, 1));
-  for (const l of mine) assert.equal(l.response_code, 200, JSON.stringify(l));
-  const clusters = mine.map((l) => String(l.upstream_cluster));
-  assert.ok(clusters.some((c) => c.startsWith("outbound|") && c.includes("sa-logic")), clusters.join(" "));
-  assert.ok(clusters.some((c) => c.startsWith("inbound|")), clusters.join(" "));
-
-  // Traces: one trace with this request's id, a span per proxy hop, each parented on the previous.
-  const spans = await eventually(
-    async () => {
-      const res = await fetch(`${traces.url}/api/v2/traces?annotationQuery=${encodeURIComponent(`guid:x-request-id=${id}`)}&limit=10`);
-      return (await res.json()) as ZSpan[][];
-    },
-    (ts) => ts.length === 1 && ts[0].length >= 4,
-    50,
-  );
-  assert.equal(spans.length, 1, JSON.stringify(spans));
-  const trace = spans[0];
-  const byId = new Map(trace.map((s) => [s.id, s]));
-  const roots = trace.filter((s) => !s.parentId || !byId.has(s.parentId));
-  assert.equal(roots.length, 1, JSON.stringify(trace, null, 1));
-  assert.match(roots[0].localEndpoint.serviceName, /gateway/);
-  // Every other span's parent is in the trace, and the chain reaches sa-logic's SERVER span.
-  const logicServer = trace.find((s) => s.kind === "SERVER" && s.localEndpoint.serviceName.startsWith("sa-logic"));
-  assert.ok(logicServer, JSON.stringify(trace.map((s) => [s.kind, s.localEndpoint.serviceName])));
+  assert.equal(found.length, 1, JSON.stringify(found));
+  const byId = new Map(found[0].map((s) => [s.id, s]));
+  const logicServer = found[0].find((s) => s.kind === "SERVER" && s.localEndpoint.serviceName.startsWith("sa-logic"))!;
   const chain: string[] = [];
-  for (let s: ZSpan | undefined = logicServer; s; s = s.parentId ? byId.get(s.parentId) : undefined) chain.unshift(`${s.localEndpoint.serviceName}:${s.kind}`);
-  assert.ok(chain.length >= 4, chain.join(" → "));
-  assert.match(chain[0], /gateway/);
-  assert.match(chain[chain.length - 1], /^sa-logic.*:SERVER$/);
-  assert.ok(chain.some((c) => /^sa-webapp.*:SERVER$/.test(c)), chain.join(" → "));
-  assert.ok(chain.some((c) => /^sa-webapp.*:CLIENT$/.test(c)), chain.join(" → "));
+  for (let s: ZSpan | undefined = logicServer; s && chain.length < 10; s = s.parentId ? byId.get(s.parentId) : undefined) chain.unshift(`${s.localEndpoint.serviceName.split(".")[0]}:${s.kind}`);
+  assert.deepEqual(chain, ["istio-ingressgateway:CLIENT", "sa-webapp:SERVER", "sa-webapp:CLIENT", "sa-logic:SERVER"], JSON.stringify(found[0], null, 1));
 
-  // Metrics at sa-logic's sidecar: the destination reporter names sa-webapp as the source.
-  const status = (await (await fetch(`http://127.0.0.1:${(JSON.parse(readFileSync(join(runDir, "state.json"), "utf8")) as MeshState).apiPort}/status`)).json()) as {
-    replicas: { workload: string; sidecar?: { adminPort: number } }[];
+  // Metrics at sa-logic's sidecars (the request reached one of its replicas).
+  const st = await demo.skiff("status", "-o", "json");
+  assert.equal(st.code, 0, st.stderr);
+  const status = JSON.parse(st.stdout) as MeshStatus;
+  const logic = status.replicas.filter((x) => x.workload === "sa-logic" && x.sidecar);
+  assert.ok(logic.length > 0 && logic.every((x) => x.sidecar!.statsPort && x.sidecar!.mergePort), JSON.stringify(logic.map((x) => x.sidecar)));
+  assert.ok(status.gateway.statsPort && status.gateway.mergePort, JSON.stringify(status.gateway));
+  const scrape = async (port: number) => {
+    const res = await fetch(`http://127.0.0.1:${port}/stats/prometheus`, { signal: AbortSignal.timeout(10_000) });
+    assert.equal(res.status, 200);
+    return parseExposition(await res.text());
   };
-  // sa-logic may run several replicas: the request reached one of them.
-  const series: { labels: Record<string, string>; value: number }[] = [];
-  let text = "";
-  for (const replica of status.replicas.filter((x) => x.workload.startsWith("sa-logic") && x.sidecar)) {
-    text = await (await fetch(`http://127.0.0.1:${replica.sidecar!.adminPort}/stats/prometheus`)).text();
-    series.push(...(parseExposition(text).find((f) => f.name === "istio_requests_total")?.samples ?? []).filter((s) => s.labels.reporter === "destination" && s.labels.response_code === "200"));
+  const fromWebapp = (families: ReturnType<typeof parseExposition>) =>
+    (families.find((f) => f.name === "istio_requests_total")?.samples ?? []).filter(
+      (s) => s.labels.reporter === "destination" && s.labels.source_workload === "sa-webapp" && s.labels.destination_workload === "sa-logic" && s.labels.response_code === "200",
+    );
+  const appFamily = "sentiment_app_requests_total";
+  let stats: ReturnType<typeof parseExposition> = [];
+  let merged: ReturnType<typeof parseExposition> = [];
+  for (const replica of logic) {
+    const s = await scrape(replica.sidecar!.statsPort!);
+    if (fromWebapp(s).length === 0) continue;
+    stats = s;
+    merged = await scrape(replica.sidecar!.mergePort!);
   }
-  assert.ok(series.length > 0, text.slice(0, 3000));
-  assert.ok(series.some((s) => s.labels.source_workload.startsWith("sa-webapp") && s.labels.destination_workload.startsWith("sa-logic")), JSON.stringify(series.map((s) => s.labels)));
+  assert.ok(fromWebapp(stats).length > 0, "no sa-logic sidecar reports sa-webapp's requests on its stats port");
+  // 15090: the proxy's own metrics only; 15020: the same families plus the app's.
+  assert.equal(stats.find((f) => f.name === appFamily), undefined);
+  assert.ok(fromWebapp(merged).length > 0, "the merged port lacks Istio's metrics");
+  const app = merged.find((f) => f.name === appFamily)?.samples.find((s) => s.labels.method === "POST" && s.labels.code === "200");
+  assert.ok(app && app.value > 0, `the merged port lacks the app's ${appFamily}: ${merged.map((f) => f.name).join(", ")}`);
 
-  up.kill("SIGTERM");
-  assert.equal(await exited, 0, output);
+  // No access log by default: the gateway's proxy log has no line with this request's id.
+  const logs = await demo.skiff("logs", "istio-ingressgateway", "-c", "proxy", "-n", "istio-system");
+  assert.equal(logs.code, 0, logs.stderr);
+  assert.ok(!logs.stdout.includes(id), logs.stdout.slice(-2000));
+
+  assert.equal(await demo.stop(), 0);
 });

@@ -1,5 +1,7 @@
 // What every demo app shares: listen on PORT (and HOST), answer GET /healthz for the
-// readiness probe, write one JSON access line per request to stdout, and shut down
+// readiness probe, GET /metrics with the app's own request count in Prometheus text
+// format (what a pod's prometheus.io/* annotations point at; the sidecar merges it into
+// its 15020 scrape), write one JSON access line per request to stdout, and shut down
 // gracefully on SIGTERM/SIGINT (stop accepting, let in-flight requests finish, exit 0),
 // which is what `skiff up` sends when it drains a workload.
 import http from "node:http";
@@ -24,6 +26,29 @@ export function log(app: string, fields: Record<string, unknown>): void {
   process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), app, ...fields })}\n`);
 }
 
+/** The app's own request counts by method and status code (probes and scrapes left out). */
+class RequestCounts {
+  readonly #counts = new Map<string, number>();
+
+  add(method: string, code: number): void {
+    const key = `${method} ${code}`;
+    this.#counts.set(key, (this.#counts.get(key) ?? 0) + 1);
+  }
+
+  /** Prometheus text format 0.0.4. Methods and codes need no escaping (a token and digits). */
+  exposition(): string {
+    const lines = [
+      "# HELP sentiment_app_requests_total Requests this demo app answered, counted by the app itself (not its proxy), by method and status code.",
+      "# TYPE sentiment_app_requests_total counter",
+    ];
+    for (const [key, n] of [...this.#counts].sort(([a], [b]) => (a < b ? -1 : 1))) {
+      const [method, code] = key.split(" ");
+      lines.push(`sentiment_app_requests_total{method="${method}",code="${code}"} ${n}`);
+    }
+    return `${lines.join("\n")}\n`;
+  }
+}
+
 export function sendJson(res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = `${JSON.stringify(body)}\n`;
   res.writeHead(status, { "content-type": "application/json; charset=utf-8", "content-length": Buffer.byteLength(text), ...headers });
@@ -45,10 +70,14 @@ export function portFromEnv(env: NodeJS.ProcessEnv = process.env, fallback = 808
 export async function runApp(options: AppOptions): Promise<number> {
   const { name } = options;
   let draining = false;
+  const counts = new RequestCounts();
 
   const server = http.createServer((req, res) => {
     const started = process.hrtime.bigint();
+    const path = (req.url ?? "/").split("?")[0];
+    const own = path === "/healthz" || path === "/metrics";
     res.on("finish", () => {
+      if (!own) counts.add(req.method ?? "GET", res.statusCode);
       // While draining, a keep-alive connection that just finished its last request would
       // otherwise hold the exit up until keepAliveTimeout; close it as soon as it is idle.
       if (draining) setImmediate(() => server.closeIdleConnections());
@@ -63,6 +92,12 @@ export async function runApp(options: AppOptions): Promise<number> {
     if (req.url === "/healthz" && (req.method === "GET" || req.method === "HEAD")) {
       // Not ready while draining, so a prober stops sending traffic here first.
       sendJson(res, draining ? 503 : 200, { status: draining ? "draining" : "ok" });
+      return;
+    }
+    if (path === "/metrics" && req.method === "GET") {
+      const text = counts.exposition();
+      res.writeHead(200, { "content-type": "text/plain; version=0.0.4; charset=utf-8", "content-length": Buffer.byteLength(text) });
+      res.end(text);
       return;
     }
     Promise.resolve()
