@@ -60,7 +60,7 @@ test("the tutorial in netns mode: capture, VIPs and DNS; ingress, the app, feedb
   // A previous run of this test killed outright would have left these.
   await cleanupNetns(TAG);
   const port = await kernelFreePort();
-  const up = spawn(process.execPath, [SKIFF, "up", "--netns", "-f", join(SAMPLES, "mesh.yaml"), "-f", legacyFile, "--port", String(port), "--wait", "120"], { env, stdio: ["ignore", "pipe", "pipe"] });
+  const up = spawn(process.execPath, [SKIFF, "up", "--netns", "-f", join(SAMPLES, "mesh.yaml"), "-f", legacyFile, "--port", String(port), "--trace-port", "0", "--wait", "120"], { env, stdio: ["ignore", "pipe", "pipe"] });
   let output = "";
   up.stdout.on("data", (c: Buffer) => (output += c.toString()));
   up.stderr.on("data", (c: Buffer) => (output += c.toString()));
@@ -215,7 +215,7 @@ test("a netns mesh killed outright: the next skiff up --netns stops its processe
   const env = { ...process.env, SKIFF_RUN_DIR: runDir, SKIFF_NETNS_TAG: TAG, SKIFF_NETNS_SUBNET: SUBNET };
   await cleanupNetns(TAG);
   const start = async (): Promise<{ child: ReturnType<typeof spawn>; exited: Promise<number | null>; output: () => string }> => {
-    const child = spawn(process.execPath, [SKIFF, "up", "--netns", "-f", meshFile, "--port", String(await kernelFreePort()), "--wait", "60"], { env, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [SKIFF, "up", "--netns", "-f", meshFile, "--port", String(await kernelFreePort()), "--trace-port", "0", "--wait", "60"], { env, stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
     child.stdout?.on("data", (c: Buffer) => (out += c.toString()));
     child.stderr?.on("data", (c: Buffer) => (out += c.toString()));

@@ -169,7 +169,7 @@ test("skiff up: gateway 404 before a Gateway, routes after apply, status, refuse
   const env = { ...process.env, SKIFF_RUN_DIR: runDir };
   const httpPort = await kernelFreePort();
 
-  const up = spawn(process.execPath, [SKIFF, "up", "-f", join(dir, "mesh.yaml"), "--port", String(httpPort)], { env, stdio: ["ignore", "pipe", "pipe"] });
+  const up = spawn(process.execPath, [SKIFF, "up", "-f", join(dir, "mesh.yaml"), "--port", String(httpPort), "--trace-port", "0"], { env, stdio: ["ignore", "pipe", "pipe"] });
   let output = "";
   up.stdout.on("data", (c: Buffer) => (output += c.toString()));
   up.stderr.on("data", (c: Buffer) => (output += c.toString()));

@@ -32,7 +32,7 @@ test("the tutorial in process mode: ingress, the app, feedback, canary 90/10 and
   // never lands in a user's demo store.
   const env = { ...process.env, SKIFF_RUN_DIR: runDir, DATA_DIR: join(dir, "feedback") };
   const port = await kernelFreePort();
-  const up = spawn(process.execPath, [SKIFF, "up", "-f", join(SAMPLES, "mesh.yaml"), "--port", String(port), "--wait", "120"], { env, stdio: ["ignore", "pipe", "pipe"] });
+  const up = spawn(process.execPath, [SKIFF, "up", "-f", join(SAMPLES, "mesh.yaml"), "--port", String(port), "--trace-port", "0", "--wait", "120"], { env, stdio: ["ignore", "pipe", "pipe"] });
   let output = "";
   up.stdout.on("data", (c: Buffer) => (output += c.toString()));
   up.stderr.on("data", (c: Buffer) => (output += c.toString()));
