@@ -3,8 +3,8 @@
 // (files, directories, `-` for stdin) and send them to the running mesh's local API.
 import { readFile, readdir, stat } from "node:fs/promises";
 import { extname, join, resolve } from "node:path";
-import { parseArgs } from "node:util";
 import { NoMeshError, callMesh, runDir, runningMesh, type ApplyOutcome, type Document } from "../../runtime/client.ts";
+import { command, UsageError } from "../command.ts";
 
 const CONFIG_EXTENSIONS = new Set([".yaml", ".yml", ".json"]);
 
@@ -32,65 +32,58 @@ async function readDocuments(path: string): Promise<Document[]> {
   return out;
 }
 
-export async function changeMeshConfig(verb: "apply" | "delete", args: string[]): Promise<number> {
-  const usage = `usage: skiff ${verb} -f PATH [-f PATH...] [-n NAMESPACE]
+function usage(verb: "apply" | "delete"): string {
+  return `usage: skiff ${verb} -f PATH [-f PATH...] [-n NAMESPACE]
 
   -f, --filename PATH    a file, a directory, or - for stdin; may be repeated
   -n, --namespace NS     namespace for objects that name none (default "default")
 
 ${verb === "apply" ? "Adds or updates the objects in the running mesh (all or nothing: invalid config is refused and\nthe mesh keeps its last good config). Workload objects start or restart their replicas." : "Removes objects that skiff apply added. Objects from the files given to skiff up are removed\nby editing those files (they are watched)."}`;
-  let values;
-  let positionals: string[];
-  try {
-    ({ values, positionals } = parseArgs({
-      args,
-      options: { filename: { type: "string", short: "f", multiple: true }, namespace: { type: "string", short: "n" }, help: { type: "boolean", short: "h" } },
-      allowPositionals: true,
-    }));
-  } catch (err) {
-    console.error(`skiff ${verb}: ${err instanceof Error ? err.message : String(err)}\n\n${usage}`);
-    return 2;
-  }
-  if (values.help) {
-    console.log(usage);
-    return 0;
-  }
-  const paths = [...(values.filename ?? []), ...positionals];
-  if (paths.length === 0) {
-    console.error(`skiff ${verb}: no file given (use -f PATH)\n\n${usage}`);
-    return 2;
-  }
-  const dir = runDir();
-  const state = runningMesh(dir);
-  if (!state) {
-    console.error(`skiff ${verb}: ${new NoMeshError(dir).message}`);
-    return 1;
-  }
-  const documents: Document[] = [];
-  try {
-    for (const p of paths) documents.push(...(await readDocuments(p)));
-  } catch (err) {
-    console.error(`skiff ${verb}: ${(err as Error).message}`);
-    return 1;
-  }
-  const { status, body } = await callMesh<ApplyOutcome & { error?: string }>(state.apiPort, "POST", `/${verb}`, { documents, namespace: values.namespace });
-  if (body.error) {
-    console.error(`skiff ${verb}: ${body.error}`);
-    return 1;
-  }
-  for (const line of body.messages ?? []) console.error(line);
-  if (status !== 200 || !body.applied) {
-    console.error(`skiff ${verb}: refused; nothing was changed (the mesh keeps its current config)`);
-    return 1;
-  }
-  const done = verb === "apply" ? "configured" : "deleted";
-  for (const key of body.objects) console.log(`${key.replace(/\/\//, "/")} ${done}`);
-  for (const line of body.notDeleted ?? []) console.error(`not deleted: ${line}`);
-  return body.notDeleted?.length ? 1 : 0;
+}
+
+/** `skiff apply` or `skiff delete`: the same arguments, sent to the mesh's /apply or /delete. */
+export function changeMeshConfig(verb: "apply" | "delete"): (args: string[]) => Promise<number> {
+  return command(
+    {
+      name: verb,
+      usage: usage(verb),
+      options: { filename: { type: "string", short: "f", multiple: true }, namespace: { type: "string", short: "n" } },
+      positionals: true,
+    },
+    async ({ values, positionals }) => {
+      const paths = [...(values.filename ?? []), ...positionals];
+      if (paths.length === 0) throw new UsageError("no file given (use -f PATH)");
+      const dir = runDir();
+      const state = runningMesh(dir);
+      if (!state) {
+        console.error(`skiff ${verb}: ${new NoMeshError(dir).message}`);
+        return 1;
+      }
+      const documents: Document[] = [];
+      try {
+        for (const p of paths) documents.push(...(await readDocuments(p)));
+      } catch (err) {
+        console.error(`skiff ${verb}: ${(err as Error).message}`);
+        return 1;
+      }
+      const { status, body } = await callMesh<ApplyOutcome & { error?: string }>(state.apiPort, "POST", `/${verb}`, { documents, namespace: values.namespace });
+      if (body.error) {
+        console.error(`skiff ${verb}: ${body.error}`);
+        return 1;
+      }
+      for (const line of body.messages ?? []) console.error(line);
+      if (status !== 200 || !body.applied) {
+        console.error(`skiff ${verb}: refused; nothing was changed (the mesh keeps its current config)`);
+        return 1;
+      }
+      const done = verb === "apply" ? "configured" : "deleted";
+      for (const key of body.objects) console.log(`${key.replace(/\/\//, "/")} ${done}`);
+      for (const line of body.notDeleted ?? []) console.error(`not deleted: ${line}`);
+      return body.notDeleted?.length ? 1 : 0;
+    },
+  );
 }
 
 export const summary = "add or update config in the running mesh (skiff up)";
 
-export function run(args: string[]): Promise<number> {
-  return changeMeshConfig("apply", args);
-}
+export const run = changeMeshConfig("apply");

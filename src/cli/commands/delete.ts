@@ -4,6 +4,4 @@ import { changeMeshConfig } from "./apply.ts";
 
 export const summary = "remove config from the running mesh (skiff up)";
 
-export function run(args: string[]): Promise<number> {
-  return changeMeshConfig("delete", args);
-}
+export const run = changeMeshConfig("delete");

@@ -6,8 +6,8 @@
 // gateway's 404 before the Gateway is applied.
 import { readFileSync } from "node:fs";
 import { packagePath } from "../../package-root/index.ts";
-import { parseArgs } from "node:util";
 import { loadText, formatDiagnostic } from "../../api/index.ts";
+import { command, portOption } from "../command.ts";
 import { up } from "./up.ts";
 
 export const summary = "run the sentiment-analysis demo mesh (npm start)";
@@ -17,23 +17,10 @@ const MESH = `${SAMPLES}mesh.yaml`;
 /** The tutorial's step 2: the ingress Gateway and the routes behind it. */
 const STEP_2 = [`${SAMPLES}istio/http-gateway.yaml`, `${SAMPLES}istio/vs-route-ingress.yaml`];
 
-export async function run(args: string[]): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({ args, options: { port: { type: "string", default: "8080" }, help: { type: "boolean", short: "h" } } }));
-  } catch (err) {
-    console.error(`skiff demo: ${err instanceof Error ? err.message : String(err)}\n\nusage: skiff demo [--port 8080]`);
-    return 2;
-  }
-  if (values.help) {
-    console.log("usage: skiff demo [--port 8080]\n\nRuns the sentiment-analysis demo: skiff up -f samples/sentiment/mesh.yaml, with the Gateway and\nVirtualService of samples/sentiment/istio/ applied. Ctrl-C stops it.");
-    return 0;
-  }
-  const httpPort = Number(values.port);
-  if (!Number.isInteger(httpPort) || httpPort < 1 || httpPort > 65535) {
-    console.error(`skiff demo: --port must be a port number 1-65535, not "${values.port}"`);
-    return 2;
-  }
+const USAGE = "usage: skiff demo [--port 8080]\n\nRuns the sentiment-analysis demo: skiff up -f samples/sentiment/mesh.yaml, with the Gateway and\nVirtualService of samples/sentiment/istio/ applied. Ctrl-C stops it.";
+
+export const run = command({ name: "demo", usage: USAGE, options: { port: { type: "string", default: "8080" } } }, async ({ values }) => {
+  const httpPort = portOption(values.port, "--port", 1);
   return up({
     files: [MESH],
     httpPort,
@@ -60,4 +47,4 @@ export async function run(args: string[]): Promise<number> {
       "  The walk-through is in docs/local-mesh.md.",
     ],
   });
-}
+});

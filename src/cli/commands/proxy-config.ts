@@ -1,7 +1,7 @@
 // `skiff proxy-config cluster|listener|route|endpoint <admin-address>`: what a proxy runs,
 // from its /config_dump, as tables like istioctl's (or the raw dump with -o json).
-import { parseArgs } from "node:util";
 import { secretTable } from "../../proxy/index.ts";
+import { choiceOption, command, UsageError } from "../command.ts";
 
 export const summary = "show a proxy's clusters, listeners, routes or endpoints (from its admin /config_dump)";
 
@@ -108,44 +108,25 @@ export function endpointTable(dump: Json): string {
 
 const formatters: Record<Kind, (dump: Json) => string> = { cluster: clusterTable, listener: listenerTable, route: routeTable, endpoint: endpointTable, secret: secretTable };
 
-export async function run(args: string[]): Promise<number> {
-  let values;
-  let positionals: string[];
-  try {
-    ({ values, positionals } = parseArgs({
-      args,
-      options: { output: { type: "string", short: "o", default: "table" }, help: { type: "boolean", short: "h" } },
-      allowPositionals: true,
-    }));
-  } catch (err) {
-    console.error(`skiff proxy-config: ${(err as Error).message}\n\n${USAGE}`);
-    return 2;
-  }
-  if (values.help) {
-    console.log(USAGE);
+export const run = command(
+  { name: "proxy-config", usage: USAGE, options: { output: { type: "string", short: "o", default: "table" } }, positionals: true },
+  async ({ values, positionals }) => {
+    const kindArg = (positionals[0] ?? "").replace(/s$/, "");
+    if (!(kindArg in kinds) || positionals.length !== 2) throw new UsageError("expected a kind (cluster, listener, route, endpoint, secret) and the proxy's admin address");
+    const output = choiceOption(values.output, "--output", ["table", "json"]);
+    const kind = kindArg as Kind;
+    const url = `${adminUrl(positionals[1])}/config_dump`;
+    let body: { configs?: Json[] };
+    try {
+      const res = await fetch(url, { signal: AbortSignal.timeout(10_000) });
+      if (!res.ok) throw new Error(`HTTP ${res.status}`);
+      body = (await res.json()) as { configs?: Json[] };
+    } catch (err) {
+      console.error(`skiff proxy-config: cannot read ${url}: ${(err as Error).cause ? String(((err as Error).cause as Error).message) : (err as Error).message} (is the proxy running, and is that its admin port?)`);
+      return 1;
+    }
+    const dump = (body.configs ?? []).find((c) => c["@type"] === `type.googleapis.com/envoy.admin.v3.${kinds[kind]}`) ?? {};
+    console.log(output === "json" ? JSON.stringify(dump, null, 2) : formatters[kind](dump));
     return 0;
-  }
-  const kindArg = (positionals[0] ?? "").replace(/s$/, "");
-  if (!(kindArg in kinds) || positionals.length !== 2) {
-    console.error(`skiff proxy-config: expected a kind (cluster, listener, route, endpoint, secret) and the proxy's admin address\n\n${USAGE}`);
-    return 2;
-  }
-  if (values.output !== "table" && values.output !== "json") {
-    console.error(`skiff proxy-config: --output must be table or json, got "${values.output}"`);
-    return 2;
-  }
-  const kind = kindArg as Kind;
-  const url = `${adminUrl(positionals[1])}/config_dump`;
-  let body: { configs?: Json[] };
-  try {
-    const res = await fetch(url, { signal: AbortSignal.timeout(10_000) });
-    if (!res.ok) throw new Error(`HTTP ${res.status}`);
-    body = (await res.json()) as { configs?: Json[] };
-  } catch (err) {
-    console.error(`skiff proxy-config: cannot read ${url}: ${(err as Error).cause ? String(((err as Error).cause as Error).message) : (err as Error).message} (is the proxy running, and is that its admin port?)`);
-    return 1;
-  }
-  const dump = (body.configs ?? []).find((c) => c["@type"] === `type.googleapis.com/envoy.admin.v3.${kinds[kind]}`) ?? {};
-  console.log(values.output === "json" ? JSON.stringify(dump, null, 2) : formatters[kind](dump));
-  return 0;
-}
+  },
+);

@@ -2,8 +2,8 @@
 // whether they run what the control plane last sent, as `istioctl proxy-status` shows:
 // SYNCED (sent and ACKed), STALE (sent, not ACKed yet, or rejected), NOT SENT. The
 // last rejection (NACK) of each proxy is shown with its message.
-import { parseArgs } from "node:util";
 import type { ProxySyncStatus, TypeSyncStatus } from "../../pilot/index.ts";
+import { choiceOption, command } from "../command.ts";
 
 export const summary = "show each connected proxy's xDS sync state (SYNCED / STALE / NOT SENT)";
 
@@ -39,46 +39,34 @@ export function formatProxyStatus(proxies: readonly ProxySyncStatus[]): string {
   return [header, ...rows].map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]))).join("   ").trimEnd()).join("\n");
 }
 
-export async function run(args: string[]): Promise<number> {
-  let values;
-  let positionals: string[];
-  try {
-    ({ values, positionals } = parseArgs({
-      args,
-      options: {
-        "control-plane": { type: "string", default: "http://127.0.0.1:15014" },
-        output: { type: "string", short: "o", default: "table" },
-        help: { type: "boolean", short: "h" },
-      },
-      allowPositionals: true,
-    }));
-  } catch (err) {
-    console.error(`skiff proxy-status: ${err instanceof Error ? err.message : String(err)}\n\n${USAGE}`);
-    return 2;
-  }
-  if (values.help) {
-    console.log(USAGE);
+export const run = command(
+  {
+    name: "proxy-status",
+    usage: USAGE,
+    options: {
+      "control-plane": { type: "string", default: "http://127.0.0.1:15014" },
+      output: { type: "string", short: "o", default: "table" },
+    },
+    positionals: true,
+  },
+  async ({ values, positionals }) => {
+    const output = choiceOption(values.output, "--output", ["table", "json"]);
+    const base = values["control-plane"].replace(/\/+$/, "");
+    let proxies: ProxySyncStatus[];
+    try {
+      const res = await fetch(`${base}/debug/syncz`, { signal: AbortSignal.timeout(10_000) });
+      if (!res.ok) throw new Error(`HTTP ${res.status}`);
+      proxies = (await res.json()) as ProxySyncStatus[];
+    } catch (err) {
+      const inner = (err as { cause?: { code?: string; message?: string } }).cause;
+      const cause = inner?.code ?? inner?.message ?? (err instanceof Error ? err.message : String(err));
+      console.error(`skiff proxy-status: cannot read ${base}/debug/syncz (${cause}). Is \`skiff control-plane\` running there? Point at it with --control-plane URL.`);
+      return 1;
+    }
+    if (positionals.length) proxies = proxies.filter((p) => positionals.includes(p.proxy) || positionals.includes(p.podName));
+    if (output === "json") console.log(JSON.stringify(proxies, null, 2));
+    else if (proxies.length === 0) console.log(positionals.length ? `no connected proxy named ${positionals.join(", ")}` : "no proxies connected");
+    else console.log(formatProxyStatus(proxies));
     return 0;
-  }
-  if (values.output !== "table" && values.output !== "json") {
-    console.error(`skiff proxy-status: --output must be table or json, not "${values.output}"`);
-    return 2;
-  }
-  const base = values["control-plane"].replace(/\/+$/, "");
-  let proxies: ProxySyncStatus[];
-  try {
-    const res = await fetch(`${base}/debug/syncz`, { signal: AbortSignal.timeout(10_000) });
-    if (!res.ok) throw new Error(`HTTP ${res.status}`);
-    proxies = (await res.json()) as ProxySyncStatus[];
-  } catch (err) {
-    const inner = (err as { cause?: { code?: string; message?: string } }).cause;
-    const cause = inner?.code ?? inner?.message ?? (err instanceof Error ? err.message : String(err));
-    console.error(`skiff proxy-status: cannot read ${base}/debug/syncz (${cause}). Is \`skiff control-plane\` running there? Point at it with --control-plane URL.`);
-    return 1;
-  }
-  if (positionals.length) proxies = proxies.filter((p) => positionals.includes(p.proxy) || positionals.includes(p.podName));
-  if (values.output === "json") console.log(JSON.stringify(proxies, null, 2));
-  else if (proxies.length === 0) console.log(positionals.length ? `no connected proxy named ${positionals.join(", ")}` : "no proxies connected");
-  else console.log(formatProxyStatus(proxies));
-  return 0;
-}
+  },
+);
