@@ -9,10 +9,15 @@
 // - no access log (accessLogFile is empty by default).
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseExposition } from "../../src/telemetry/index.ts";
 import type { MeshStatus } from "../../src/runtime/index.ts";
-import { ISTIO, eventually, startDemo } from "./helpers/demo-up.ts";
+import { kernelFreePort } from "../../src/runtime/index.ts";
+import { ISTIO, SAMPLES, SKIFF, eventually, startDemo } from "./helpers/demo-up.ts";
 
 interface ZSpan {
   id: string;
@@ -92,4 +97,25 @@ test("no mesh config: a forced request is traced into skiff up's trace store; 15
   assert.ok(!logs.stdout.includes(id), logs.stdout.slice(-2000));
 
   assert.equal(await demo.stop(), 0);
+});
+
+test("skiff up refuses at once when the trace store's port is taken, naming --no-trace-store and --trace-port", async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "skiff-trace-busy-"));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const busy = createServer();
+  await new Promise<void>((r) => busy.listen(0, "127.0.0.1", () => r()));
+  t.after(() => busy.close());
+  const tracePort = (busy.address() as { port: number }).port;
+  const gatewayPort = await kernelFreePort();
+  const r = await new Promise<{ code: number; stderr: string }>((resolve) =>
+    execFile(
+      process.execPath,
+      [SKIFF, "up", "-f", join(SAMPLES, "mesh.yaml"), "--port", String(gatewayPort), "--trace-port", String(tracePort)],
+      { env: { ...process.env, SKIFF_RUN_DIR: join(dir, "run") }, timeout: 30_000 },
+      (err, _out, stderr) => resolve({ code: err ? (typeof err.code === "number" ? err.code : 1) : 0, stderr }),
+    ),
+  );
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stderr, new RegExp(`port ${tracePort} on 127\\.0\\.0\\.1 is in use, so the embedded trace store could not listen there.*--no-trace-store.*--trace-port`));
+  assert.equal(existsSync(join(dir, "run", "state.json")), false, "nothing was started");
 });
