@@ -9,7 +9,7 @@
 //      from the IdP's real login flow (authorization code + PKCE) through the gateway.
 //   5. With STRICT mTLS and the least-privilege policies on, and certificates that live
 //      SKIFF_CERT_TTL (short, so they rotate within the test), a steady stream of requests
-//      gateway → sa-webapp → sa-logic runs across at least one rotation of both sidecars'
+//      gateway → sa-webapp → sa-logic runs across at least one rotation of each of their
 //      certificates (`skiff proxy-config secret` shows a new serial) and none fails.
 // Then stopping leaves no namespace, link or iptables rule. Addresses 198.18.252.0/24 (never
 // routed, see docs/netns-mode.md), tag `skjwt`: a user's mesh and the other netns tests'
@@ -190,7 +190,7 @@ test("netns mode: JWT and policies at the gateway with the IdP's tokens (Done-wh
     assert.equal(allowed.status, 201, allowed.body);
   });
 
-  await t.test("5. under STRICT mTLS and least privilege, a steady stream across a rotation of sa-webapp's and sa-logic's certificates loses no request", async (st) => {
+  await t.test("5. under STRICT mTLS and least privilege, a steady stream across a rotation of the gateway's, sa-webapp's and sa-logic's certificates loses no request", async (st) => {
     const strict = await skiff("apply", "-f", join(SECURITY, "peer-authentication.yaml"), "-f", join(SECURITY, "service-to-service.yaml"));
     assert.equal(strict.code, 0, strict.stderr);
     const status = JSON.parse((await skiff("status", "-o", "json")).stdout) as { replicas: { workload: string; address?: string }[] };
@@ -199,7 +199,8 @@ test("netns mode: JWT and policies at the gateway with the IdP's tokens (Done-wh
       assert.ok(replica?.address, `${workload} has an address: ${JSON.stringify(status)}`);
       return `http://${replica.address}:15000`;
     };
-    const sidecars = { "sa-webapp": adminOf("sa-webapp"), "sa-logic": adminOf("sa-logic") };
+    // The three proxies on the stream's path: the gateway (on the host) and the two sidecars.
+    const proxies = new Map([["gateway", gatewayAdmin], ["sa-webapp", adminOf("sa-webapp")], ["sa-logic", adminOf("sa-logic")]]);
     const serial = async (admin: string): Promise<string> => {
       const secret = await skiff("proxy-config", "secret", admin);
       assert.equal(secret.code, 0, secret.stderr);
@@ -211,14 +212,25 @@ test("netns mode: JWT and policies at the gateway with the IdP's tokens (Done-wh
     assert.equal(warm.status, 200, warm.body);
 
     // TLS handshakes sa-logic's inbound side completed: new connections during the stream (a diagnostic).
-    const handshakes = async (): Promise<number> => (await adminStats(sidecars["sa-logic"])).filter((s) => /^listener\..*\.ssl\.handshake$/.test(s.name)).reduce((n, s) => n + s.value, 0);
+    const handshakes = async (): Promise<number> => (await adminStats(proxies.get("sa-logic")!)).filter((s) => /^listener\..*\.ssl\.handshake$/.test(s.name)).reduce((n, s) => n + s.value, 0);
     const handshakesBefore = await handshakes();
-    const first = { "sa-webapp": await serial(sidecars["sa-webapp"]), "sa-logic": await serial(sidecars["sa-logic"]) };
-    const seen = { "sa-webapp": new Set([first["sa-webapp"]]), "sa-logic": new Set([first["sa-logic"]]) };
+    const seen = new Map<string, string[]>();
+    const look = async (): Promise<void> => {
+      for (const [name, admin] of proxies) {
+        const serials = seen.get(name) ?? [];
+        const now = await serial(admin);
+        if (serials.at(-1) !== now) serials.push(now);
+        seen.set(name, serials);
+      }
+    };
+    await look();
+    const rotated = (): boolean => [...seen.values()].every((serials) => serials.length > 1);
+    const describe = (): string => [...seen].map(([name, serials]) => `${name} ${serials.join(" → ")}`).join("; ");
+
     let stop = false;
     let sent = 0;
     const failures: string[] = [];
-    // Four callers, one request at a time each, until both sidecars rotated (bounded).
+    // Four callers, one request at a time each, until every proxy on the path rotated (bounded).
     const worker = async (): Promise<void> => {
       while (!stop && sent < 4000) {
         sent++;
@@ -231,20 +243,22 @@ test("netns mode: JWT and policies at the gateway with the IdP's tokens (Done-wh
       }
     };
     const workers = Array.from({ length: 4 }, () => worker());
-    const deadline = Date.now() + 60_000;
-    const rotated = (): boolean => seen["sa-webapp"].size > 1 && seen["sa-logic"].size > 1;
-    while (!rotated() && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 500));
-      for (const name of ["sa-webapp", "sa-logic"] as const) seen[name].add(await serial(sidecars[name]));
+    try {
+      const deadline = Date.now() + 60_000;
+      while (!rotated() && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 500));
+        await look();
+      }
+      // A little more traffic on the new certificates before stopping.
+      await new Promise((r) => setTimeout(r, 1_000));
+    } finally {
+      stop = true;
+      await Promise.all(workers);
     }
-    // A little more traffic on the new certificates before stopping.
-    await new Promise((r) => setTimeout(r, 1_000));
-    stop = true;
-    await Promise.all(workers);
-    assert.ok(rotated(), `both sidecars show a new serial: sa-webapp ${[...seen["sa-webapp"]].join(", ")}; sa-logic ${[...seen["sa-logic"]].join(", ")}`);
+    assert.ok(rotated(), `every proxy on the path shows a new serial: ${describe()}`);
     assert.deepEqual(failures, [], `${failures.length} of ${sent} requests failed`);
     assert.ok(sent >= 20, `a steady stream: ${sent} requests`);
-    st.diagnostic(`${sent} requests, 0 failed, across serials sa-webapp ${[...seen["sa-webapp"]].join(" → ")}, sa-logic ${[...seen["sa-logic"]].join(" → ")}; sa-logic inbound TLS handshakes meanwhile: ${(await handshakes()) - handshakesBefore}`);
+    st.diagnostic(`${sent} requests, 0 failed, across serials ${describe()}; sa-logic inbound TLS handshakes meanwhile: ${(await handshakes()) - handshakesBefore}`);
   });
 
   await t.test("stopping leaves no namespace, link or iptables rule behind", async () => {
