@@ -1,12 +1,16 @@
 // Loads Envoy's real v3 proto definitions (shipped by @grpc/grpc-js-xds in its deps/
 // folder) into one protobufjs Root. Only the files Skiff's translation and proxy use are
-// loaded (their imports follow); parsing takes ~0.5 s, so it happens once, lazily, on
-// first use, and the Root is cached for the life of the process.
+// loaded (their imports follow), once, lazily, on first use; the Root is cached for the
+// life of the process. The first process to need it parses the .proto files and leaves a
+// pruned JSON descriptor in node_modules/.cache/skiff/ (descriptor.ts explains why);
+// every later process loads that instead, in a fraction of the time and memory.
 import { createRequire } from "node:module";
-import { existsSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
 import path from "node:path";
 import protobuf from "protobufjs";
 import { packagePath } from "../package-root/index.ts";
+import { prunedDescriptor } from "./descriptor.ts";
 
 /** The entry files; everything they import is loaded too. */
 export const ENVOY_PROTO_FILES: readonly string[] = [
@@ -56,9 +60,39 @@ function includeDirs(): string[] {
 
 let cached: protobuf.Root | undefined;
 
+/** Bump when prunedDescriptor's output changes, so old cache files are not read. */
+const DESCRIPTOR_FORMAT = 2;
+
 /** The Root with Envoy's types (field names as in the .proto files: snake_case). */
 export function envoyRoot(): protobuf.Root {
   if (cached) return cached;
+  const file = descriptorCacheFile();
+  if (process.env.SKIFF_NO_PROTO_CACHE !== "1" && existsSync(file)) {
+    try {
+      cached = protobuf.Root.fromJSON(JSON.parse(readFileSync(file, "utf8")) as protobuf.INamespace);
+      return cached;
+    } catch {
+      // A damaged or foreign file: parse the .proto files and write it again.
+    }
+  }
+  const parsed = parseEnvoyProtos();
+  if (process.env.SKIFF_NO_PROTO_CACHE === "1") return (cached = parsed);
+  const json = JSON.stringify(prunedDescriptor(parsed));
+  try {
+    mkdirSync(path.dirname(file), { recursive: true });
+    const tmp = `${file}.${process.pid}.tmp`;
+    writeFileSync(tmp, json);
+    renameSync(tmp, file); // atomic: a process starting now reads all of it or none
+  } catch {
+    // Read-only install: every process parses, which is only slower.
+  }
+  // Use the pruned Root here too, so the first process behaves exactly as the later ones.
+  cached = protobuf.Root.fromJSON(JSON.parse(json) as protobuf.INamespace);
+  return cached;
+}
+
+/** Parses the entry files and their imports from the .proto sources (slow; see descriptor.ts). */
+export function parseEnvoyProtos(): protobuf.Root {
   const dirs = includeDirs();
   const root = new protobuf.Root();
   root.resolvePath = (_origin, target) => {
@@ -71,8 +105,21 @@ export function envoyRoot(): protobuf.Root {
   };
   root.loadSync([...ENVOY_PROTO_FILES], { keepCase: true });
   root.resolveAll();
-  cached = root;
   return root;
+}
+
+/** The cache file for these entry files and these versions of the protos and of protobufjs. */
+function descriptorCacheFile(): string {
+  const require = createRequire(packagePath("package.json"));
+  const version = (pkg: string): string => {
+    try {
+      return (JSON.parse(readFileSync(require.resolve(`${pkg}/package.json`), "utf8")) as { version: string }).version;
+    } catch {
+      return "?";
+    }
+  };
+  const key = JSON.stringify([DESCRIPTOR_FORMAT, ENVOY_PROTO_FILES, version("@grpc/grpc-js-xds"), version("protobufjs")]);
+  return packagePath("node_modules", ".cache", "skiff", `envoy-protos-${createHash("sha256").update(key).digest("hex").slice(0, 16)}.json`);
 }
 
 const typeCache = new Map<string, protobuf.Type | undefined>();
