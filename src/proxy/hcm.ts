@@ -22,6 +22,7 @@ import type { ClusterManagerApi, UpstreamUpgrade } from "./upstream/index.ts";
 import type { Counter, StatsRegistry } from "./stats.ts";
 import { HcmTelemetry, type RequestTelemetry } from "./telemetry-hcm.ts";
 import { telemetryFor } from "./telemetry-proxy.ts";
+import { Cancellation } from "./cancel.ts";
 
 export const hcmTypeUrl = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager";
 
@@ -187,7 +188,8 @@ export class HttpStream implements Exchange {
   hasBody = false;
   /** Telemetry state of this request (metadata exchange, access log, span); undefined when the HCM has none. */
   telemetry: RequestTelemetry | undefined = undefined;
-  readonly abort = new AbortController();
+  /** Aborted when the downstream goes away (a Cancellation: no AbortController per request). */
+  readonly abort = new Cancellation();
   private done = false;
 
   constructor(
@@ -199,8 +201,8 @@ export class HttpStream implements Exchange {
     readonly upgradeHead: Buffer | undefined,
   ) {}
 
-  get signal(): AbortSignal {
-    return this.abort.signal;
+  get signal(): Cancellation {
+    return this.abort;
   }
 
   get body(): Readable {

@@ -4,6 +4,7 @@ import type { HeaderMap } from "./header-mutation.ts";
 import type { RequestContext } from "./request-context.ts";
 import type { CompiledRoute, CompiledVirtualHost } from "./route-table.ts";
 import type { Json } from "./json.ts";
+import type { CancelSignal } from "./cancel.ts";
 
 /** One downstream request as filters see it. One instance per request, fields reassigned. */
 export interface Exchange {
@@ -21,7 +22,7 @@ export interface Exchange {
   /** Extra headers the response gets (CORS, fault); applied before sending. */
   extraResponseHeaders: HeaderMap | undefined;
   /** Aborted when the downstream goes away. */
-  readonly signal: AbortSignal;
+  readonly signal: CancelSignal;
   /** Answer locally (Envoy's sendLocalReply); no later filter runs. */
   sendLocalReply(status: number, body: string, headers?: HeaderMap): void;
 }

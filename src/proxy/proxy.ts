@@ -32,6 +32,12 @@ export interface ProxyOptions {
   clusterManager?: ClusterManagerOptions;
   /** Called on /quitquitquit after the proxy stopped (the CLI exits the process). */
   onQuit?: () => void;
+  /**
+   * How long access-log lines may wait before they are written (default 0: the next
+   * event-loop turn). `skiff proxy` sets 100 ms: one write per interval instead of one per
+   * request under load (docs/performance.md, "Proxy hot path").
+   */
+  accessLogFlushIntervalMs?: number;
 }
 
 export type ServerState = "PRE_INITIALIZING" | "INITIALIZING" | "LIVE" | "DRAINING";
@@ -66,7 +72,7 @@ export class Proxy {
     this.random = opts.random ?? Math.random;
     const log = (level: "debug" | "info" | "warn" | "error", msg: string): void => this.logger.log(level, msg);
     this.clusters = new ClusterManager({ secrets: (name) => this.secrets.get(name), ...opts.clusterManager });
-    this.telemetry = new ProxyTelemetry({ nodeId: this.bootstrap.node.id, nodeMetadata: this.bootstrap.node.metadata, clusters: this.clusters, envoyStats: () => prometheusFrontStats(this.stats.all()) + prometheusStats(this.clusters.stats()), log });
+    this.telemetry = new ProxyTelemetry({ nodeId: this.bootstrap.node.id, nodeMetadata: this.bootstrap.node.metadata, clusters: this.clusters, envoyStats: () => prometheusFrontStats(this.stats.all()) + prometheusStats(this.clusters.stats()), log, accessLogFlushIntervalMs: opts.accessLogFlushIntervalMs });
     attachTelemetry(this.stats, this.telemetry);
     this.listeners = new ListenerManager({
       clusters: this.clusters,

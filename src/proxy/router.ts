@@ -9,6 +9,7 @@ import { ResponseFlag } from "./request-context.ts";
 import { rewritePath, stripPort, type ClusterAction, type CompiledRoute, type RedirectAction, type RetryPolicy, type RouteTable } from "./route-table.ts";
 import type { HeaderMap } from "./header-mutation.ts";
 import { BodyTee } from "./body-tee.ts";
+import { Cancellation, type CancelSignal } from "./cancel.ts";
 import type { HttpStream } from "./hcm.ts";
 
 /** Hop-by-hop headers never forwarded (RFC 9110 §7.6.1) plus h2-forbidden ones. */
@@ -192,20 +193,24 @@ export class Router {
       void this.mirror(m.cluster, s.method, upstreamPath, authority, outHeaders, hasBody ? tee : undefined, hasBody);
     }
 
-    // Overall route timeout (0 disables), across all attempts.
-    const overall = new AbortController();
+    // Overall route timeout (0 disables), across all attempts. Without one, the downstream's
+    // own cancellation is all an attempt needs: no extra signal, timer or listener.
+    let overall: CancelSignal = s.signal;
     let overallTimedOut = false;
-    const overallTimer =
-      action.timeoutMs > 0
-        ? setTimeout(() => {
-            overallTimedOut = true;
-            overall.abort();
-          }, action.timeoutMs)
-        : undefined;
-    const onDownstreamAbort = (): void => overall.abort();
-    s.signal.addEventListener("abort", onDownstreamAbort, { once: true });
+    let overallTimer: NodeJS.Timeout | undefined;
+    let onDownstreamAbort: (() => void) | undefined;
+    if (action.timeoutMs > 0) {
+      const cancel = new Cancellation();
+      overall = cancel;
+      overallTimer = setTimeout(() => {
+        overallTimedOut = true;
+        cancel.abort();
+      }, action.timeoutMs);
+      onDownstreamAbort = () => cancel.abort();
+      s.signal.addEventListener("abort", onDownstreamAbort, { once: true });
+    }
 
-    const tried = new Set<Host>();
+    let tried: Set<Host> | undefined;
     let lastWasPerTryTimeout = false;
     const maxAttempts = 1 + (retry?.numRetries ?? 0);
     let result: UpstreamHttpResult | undefined;
@@ -213,16 +218,9 @@ export class Router {
     try {
       for (let attempt = 0; attempt < maxAttempts; attempt++) {
         if (attempt > 0) {
-          // Retry budget: the cluster's max_retries circuit breaker.
-          releaseRetry?.();
-          releaseRetry = cluster.acquireRetry();
-          if (!releaseRetry) {
-            ctx.setFlag(ResponseFlag.UO);
-            break;
-          }
           if (retry!.previousHosts) lb.previousHosts = tried;
-          await sleep(backoffMs(retry!, attempt - 1, this.deps.random), overall.signal);
-          if (overall.signal.aborted) break;
+          await sleep(backoffMs(retry!, attempt - 1, this.deps.random), overall);
+          if (overall.aborted) break;
         }
         let body: Readable | undefined;
         if (hasBody) {
@@ -240,15 +238,23 @@ export class Router {
           body?.resume();
           break;
         }
-        tried.add(host);
+        if (retry) (tried ??= new Set()).add(host);
         ctx.attempts = attempt + 1;
         ctx.upstreamHost = host.key;
         ctx.upstreamStartNs = process.hrtime.bigint();
-        result = await this.attempt(cluster, host, s.method, upstreamPath, authority, outHeaders, body, retry?.perTryTimeoutMs, overall.signal, upgrade);
+        result = await this.attempt(cluster, host, s.method, upstreamPath, authority, outHeaders, body, retry?.perTryTimeoutMs, overall, upgrade);
         lastWasPerTryTimeout = perTryTimeouts.has(result);
-        const willRetry = attempt + 1 < maxAttempts && retry !== undefined && retriable(retry, result) && (!hasBody || tee!.replayable);
-        if (!willRetry) {
-          if (attempt > 0 && retry && retriable(retry, result)) ctx.setFlag(ResponseFlag.URX);
+        if (retry === undefined || !retriable(retry, result)) break;
+        if (attempt + 1 >= maxAttempts || (hasBody && !tee!.replayable)) {
+          if (attempt > 0) ctx.setFlag(ResponseFlag.URX);
+          break;
+        }
+        // Retry budget (the cluster's max_retries breaker), taken before this attempt's
+        // answer is discarded: without a slot, that answer is what the client gets (UO).
+        releaseRetry?.();
+        releaseRetry = cluster.acquireRetry();
+        if (!releaseRetry) {
+          ctx.setFlag(ResponseFlag.UO);
           break;
         }
         // Discard this attempt's response before retrying.
@@ -258,9 +264,9 @@ export class Router {
     } finally {
       releaseRetry?.();
       if (overallTimer) clearTimeout(overallTimer);
+      if (onDownstreamAbort) s.signal.removeEventListener("abort", onDownstreamAbort);
     }
 
-    s.signal.removeEventListener("abort", onDownstreamAbort);
     if (s.signal.aborted) {
       ctx.setFlag(ResponseFlag.DC);
       if (result?.kind === "response") result.body.destroy();
@@ -315,22 +321,21 @@ export class Router {
     headers: OutgoingHttpHeaders,
     body: Readable | undefined,
     perTryTimeoutMs: number | undefined,
-    overall: AbortSignal,
+    overall: CancelSignal,
     upgrade: boolean,
   ): Promise<UpstreamHttpResult> {
-    const perTry = new AbortController();
+    // The pools read `headers` without changing them, so every attempt can share them.
+    if (perTryTimeoutMs === undefined) return cluster.httpRequest(host, { method, path, authority, headers, body, signal: overall, upgrade });
+    const perTry = new Cancellation();
     let perTryTimedOut = false;
     const onOverall = (): void => perTry.abort();
     overall.addEventListener("abort", onOverall, { once: true });
-    const timer =
-      perTryTimeoutMs !== undefined
-        ? setTimeout(() => {
-            perTryTimedOut = true;
-            perTry.abort();
-          }, perTryTimeoutMs)
-        : undefined;
+    const timer = setTimeout(() => {
+      perTryTimedOut = true;
+      perTry.abort();
+    }, perTryTimeoutMs);
     try {
-      const result = await cluster.httpRequest(host, { method, path, authority, headers: { ...headers }, body, signal: perTry.signal, upgrade });
+      const result = await cluster.httpRequest(host, { method, path, authority, headers, body, signal: perTry, upgrade });
       if (perTryTimedOut && result.kind === "failure" && result.failure === "aborted") {
         // A per-try timeout is retriable like a reset, and it is an outlier signal.
         cluster.stats.upstream_rq_per_try_timeout++;
@@ -344,7 +349,7 @@ export class Router {
       }
       return result;
     } finally {
-      if (timer) clearTimeout(timer);
+      clearTimeout(timer);
       overall.removeEventListener("abort", onOverall);
     }
   }
@@ -377,7 +382,7 @@ export class Router {
   }
 }
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
+function sleep(ms: number, signal: CancelSignal): Promise<void> {
   if (ms <= 0 || signal.aborted) return Promise.resolve();
   return new Promise((resolve) => {
     const t = setTimeout(done, ms);

@@ -40,6 +40,8 @@ export interface ProxyTelemetryOptions {
   log: (level: "info" | "warn" | "error", msg: string) => void;
   /** Span exporter batching interval; tests shorten it. */
   traceFlushIntervalMs?: number;
+  /** Access-log flush interval (0: every event-loop turn); `skiff proxy` sets 100 ms (AccessLogWriterOptions). */
+  accessLogFlushIntervalMs?: number;
 }
 
 /** Where a request went, as Istio's destination_service labels read it; cached and used as a Map key. */
@@ -109,7 +111,7 @@ export class ProxyTelemetry {
   openWriter = (path: string): AccessLogWriter => {
     let w = this.writers.get(path);
     if (!w) {
-      w = openAccessLog(path);
+      w = openAccessLog(path, { flushIntervalMs: this.opts.accessLogFlushIntervalMs });
       this.writers.set(path, w);
     }
     return w;

@@ -17,6 +17,7 @@
 import type { Readable } from "node:stream";
 import type { Socket } from "node:net";
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from "node:http";
+import type { CancelSignal } from "../cancel.ts";
 
 /** Envoy v3 resource in proto3 JSON with Envoy's snake_case names (as config_dump prints it). */
 export type EnvoyJson = Record<string, unknown>;
@@ -123,8 +124,11 @@ export interface UpstreamHttpRequest {
   headers: OutgoingHttpHeaders;
   /** Request body, piped upstream; absent means no body. */
   body?: Readable;
-  /** Aborting cancels the upstream request (h1: the connection is destroyed; h2: RST_STREAM). */
-  signal?: AbortSignal;
+  /**
+   * Aborting cancels the upstream request (h1: the connection is destroyed; h2: RST_STREAM).
+   * An AbortSignal will do; the router passes a lighter Cancellation (../cancel.ts).
+   */
+  signal?: CancelSignal;
   /** HTTP/1.1 upgrade request (WebSocket): the result is "upgrade" on 101. */
   upgrade?: boolean;
   /**
