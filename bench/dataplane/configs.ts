@@ -101,24 +101,75 @@ backend be
 `;
 }
 
-/** The mesh the Skiff paths run: one Service whose one replica is the upstream's sidecar. */
-export function meshYaml(serverInboundPort: number): string {
-  return `apiVersion: v1
+/** Names of the bench mesh's workloads (= app label = service account, namespace default). */
+export const MESH = {
+  plain: { server: "upstream", client: "client" },
+  mtls: { server: "upstream-mtls", client: "client-mtls" },
+} as const;
+
+/** The host a client sidecar's HTTP proxy listener is asked for (absolute-form request). */
+export function meshHost(service: string): string {
+  return `${service}.default.svc.cluster.local:9080`;
+}
+
+/**
+ * The mesh the Skiff paths run: two Services, each with one replica that is an
+ * upstream-facing sidecar. `upstream` is the plaintext mesh (its sidecars have no
+ * certificates); `upstream-mtls` carries Istio's `security.istio.io/tlsMode: istio`
+ * label, so a client sidecar that has certificates sends it mutual TLS (auto mTLS), as
+ * Istio does for any injected workload. Given one port (as bench/proxy's scripts do), only
+ * the plaintext `upstream` service.
+ */
+export function meshYaml(ports: number | { plainInbound: number; mtlsInbound?: number }): string {
+  const { plainInbound, mtlsInbound } = typeof ports === "number" ? { plainInbound: ports, mtlsInbound: undefined } : ports;
+  const service = (name: string, inbound: number, labels: string): string => `apiVersion: v1
 kind: Service
-metadata: {name: upstream, namespace: default}
+metadata: {name: ${name}, namespace: default}
 spec:
-  selector: {app: upstream}
+  selector: {app: ${name}}
   ports:
   - {name: http, port: 9080, targetPort: http}
 ---
 apiVersion: networking.istio.io/v1
 kind: WorkloadEntry
-metadata: {name: upstream-0, namespace: default}
+metadata: {name: ${name}-0, namespace: default}
 spec:
   address: 127.0.0.1
-  ports: {http: ${serverInboundPort}}
-  labels: {app: upstream}
-  serviceAccount: upstream
+  ports: {http: ${inbound}}
+  labels: {${labels}}
+  serviceAccount: ${name}
+`;
+  // STRICT on the mTLS server: its inbound then has no plaintext filter chain, so if the
+  // client sidecar ever sent plaintext the path would fail its check instead of quietly
+  // measuring something else. Istio's STRICT adds no per-request filter, only removes
+  // the plaintext chain.
+  const strict = `apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: ${MESH.mtls.server}-strict, namespace: default}
+spec:
+  selector: {matchLabels: {app: ${MESH.mtls.server}}}
+  mtls: {mode: STRICT}
+`;
+  const docs = [service(MESH.plain.server, plainInbound, `app: ${MESH.plain.server}`)];
+  if (mtlsInbound !== undefined) docs.push(service(MESH.mtls.server, mtlsInbound, `app: ${MESH.mtls.server}, security.istio.io/tlsMode: istio`), strict);
+  return docs.join("---\n");
+}
+
+/**
+ * The meshConfig of the Skiff paths with telemetry on (`--telemetry off` runs without one,
+ * Skiff's default: no telemetry filters). Istio's prometheus metrics
+ * (the stats filter, `defaultProviders.metrics`) and access logs in Istio's default TEXT
+ * format to a file. WHY a file and not /dev/stdout: a proxy writing to a pipe makes the
+ * bench drain megabytes through its own process (sharing a core with the load
+ * generator), while a file is what an operator with `accessLogFile` gets, costs the proxy
+ * the same formatting and buffered writes, and lets the bench count lines per path.
+ */
+export function telemetryMeshConfigYaml(accessLogFile: string): string {
+  return `accessLogFile: ${JSON.stringify(accessLogFile)}
+accessLogEncoding: TEXT
+enableTracing: false
+defaultProviders:
+  metrics: [prometheus]
 `;
 }
 

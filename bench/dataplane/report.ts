@@ -32,18 +32,19 @@ export interface DataplaneResults {
 }
 
 const f = (n: number | undefined, d = 3): string => (n === undefined || !Number.isFinite(n) ? "–" : n.toFixed(d));
-const plus = (n: number, base: number | undefined): string => (base === undefined ? "–" : `${n - base >= 0 ? "+" : ""}${(n - base).toFixed(3)}`);
+const plus = (n: number, base: number | undefined): string => (base === undefined || !Number.isFinite(n - base) ? "–" : `${n - base >= 0 ? "+" : ""}${(n - base).toFixed(3)}`);
 
 export function markdownTable(
   out: DataplaneResults,
   details: Record<string, PathResult>,
   notAvailable: Record<string, string>,
-  run: { rate: number; connections: number; seconds: number; repeats: number; satSeconds: number },
+  run: { rate: number; connections: number; seconds: number; repeats: number; satSeconds: number; telemetry: string; checks?: Record<string, string> },
 ): string {
   const direct = out.paths.direct;
   const lines = [
     `Data plane, ${out.date} — ${out.machine}`,
     `Open loop ${run.rate} rps over ${run.connections} keep-alive connections, ${run.repeats} × ${run.seconds} s measured per path (repetitions interleaved across paths; each figure is the median repetition, peak RSS the largest); saturation: wrk -c16, ${run.satSeconds} s. 1 KB responses.`,
+    `Skiff telemetry: ${run.telemetry}${run.telemetry === "off" ? " (no stats filter, no access log)" : " (Istio's prometheus stats filter and a TEXT access log file on every Skiff proxy); references without access logs"}.`,
     "",
     "| path | CPU s / 1k req | proxy cores at rate | peak RSS MB (largest proxy / all) | p50 ms | p90 ms | p99 ms | max ms | p90 added | p99 added | saturation rps | rps per proxy core | errors |",
     "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
@@ -61,11 +62,71 @@ export function markdownTable(
     if (!x || !y) return [];
     return [`| ${a} / ${b} | ${f(x.cpu_s_per_1k / y.cpu_s_per_1k, 2)}× | ${f(x.rss_mb / y.rss_mb, 1)}× | ${f(x.rps / y.rps, 2)}× |`];
   };
-  lines.push("", "| ratio | CPU per request | peak RSS | rps per proxy core |", "|---|---|---|---|", ...ratio("skiff-sidecar", "haproxy"), ...ratio("skiff-mesh-plain", "haproxy-tls-pair"), ...ratio("skiff-sidecar", "nginx"));
+  lines.push(
+    "",
+    "| ratio | CPU per request | peak RSS | rps per proxy core |",
+    "|---|---|---|---|",
+    ...ratio("skiff-sidecar", "haproxy"),
+    ...ratio("skiff-mesh-mtls", "haproxy-tls-pair"),
+    ...ratio("skiff-mesh-plain", "haproxy-tls-pair"),
+    ...ratio("skiff-sidecar", "nginx"),
+  );
+  const targets = targetVerdicts(out);
+  if (targets.length) {
+    lines.push("", "| target (issue 8) | measured | verdict |", "|---|---|---|");
+    for (const t of targets) lines.push(`| ${t.target} | ${t.measured} | ${t.verdict} |`);
+  }
+  if (run.checks && Object.keys(run.checks).length) {
+    lines.push("", "Checked before measuring:", "");
+    for (const [n, c] of Object.entries(run.checks)) lines.push(`- ${n}: ${c}`);
+  }
   const spread = Object.entries(details).filter(([, d]) => (d.cpu_s_per_1k_runs?.length ?? 0) > 1);
   if (spread.length) {
     lines.push("", "Per repetition, CPU s / 1k requests | p99 ms:", "");
     for (const [n, d] of spread) lines.push(`- ${n}: ${d.cpu_s_per_1k_runs!.map((x) => x.toFixed(3)).join(", ")} | ${d.p99_ms_runs!.map((x) => x.toFixed(1)).join(", ")}`);
   }
   return lines.join("\n");
+}
+
+export interface TargetVerdict {
+  target: string;
+  measured: string;
+  verdict: string;
+  met: boolean;
+}
+
+/** The issue's data-plane targets: numbers the bench reports against, not assertions. */
+export const TARGETS = { cpuRatioToHaproxy: 2, mtlsP90AddedMs: 0.5, mtlsP99AddedMs: 1, sidecarRssMb: 60 } as const;
+
+/**
+ * Each data-plane target this run can judge, with by how much it is met or missed
+ * ("missed by 1.75×" = the figure must shrink by that factor to meet it).
+ */
+export function targetVerdicts(out: DataplaneResults): TargetVerdict[] {
+  const p = out.paths;
+  const v: TargetVerdict[] = [];
+  const judge = (value: number, limit: number, strict: boolean): Pick<TargetVerdict, "verdict" | "met"> => {
+    const met = strict ? value < limit : value <= limit;
+    return { met, verdict: met ? `met (${f(value / limit, 2)}× of the limit)` : `**missed by ${f(value / limit, 2)}×**` };
+  };
+  if (p["skiff-sidecar"] && p.haproxy && p.haproxy.cpu_s_per_1k > 0) {
+    const r = p["skiff-sidecar"].cpu_s_per_1k / p.haproxy.cpu_s_per_1k;
+    v.push({ target: `sidecar CPU per request at 1,000 rps ≤ ${TARGETS.cpuRatioToHaproxy}× HAProxy's`, measured: `${f(p["skiff-sidecar"].cpu_s_per_1k, 3)} vs ${f(p.haproxy.cpu_s_per_1k, 3)} CPU-s / 1k requests: ${f(r, 2)}×`, ...judge(r, TARGETS.cpuRatioToHaproxy, false) });
+  }
+  const m = p["skiff-mesh-mtls"];
+  if (m && p.direct) {
+    for (const [q, limit] of [["p90", TARGETS.mtlsP90AddedMs], ["p99", TARGETS.mtlsP99AddedMs]] as const) {
+      const added = m[`${q}_ms`] - p.direct[`${q}_ms`];
+      const target = `mTLS mesh path ${q} added over direct at 1,000 rps < ${limit} ms`;
+      // No latency at all means no request came back in the measured window: not met.
+      if (!Number.isFinite(added)) v.push({ target, measured: "no request answered in the measured window", verdict: "**missed** (no answer)", met: false });
+      else v.push({ target, measured: `${plus(m[`${q}_ms`], p.direct[`${q}_ms`])} ms`, ...judge(Math.max(added, 0), limit, true) });
+    }
+  }
+  const skiff = Object.entries(p).filter(([n]) => n.startsWith("skiff-"));
+  if (skiff.length) {
+    const [name, worst] = skiff.reduce((a, b) => (b[1].rss_mb > a[1].rss_mb ? b : a));
+    v.push({ target: `sidecar RSS under 1,000 rps < ${TARGETS.sidecarRssMb} MB`, measured: `${f(worst.rss_mb, 1)} MB (largest single Skiff proxy, ${name})`, ...judge(worst.rss_mb, TARGETS.sidecarRssMb, true) });
+  }
+  return v;
 }
