@@ -5,14 +5,10 @@
 // secret` shows the workload's certificate with its SPIFFE ID.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { execFile, spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { kernelFreePort, readState, sweepStale } from "../../src/runtime/index.ts";
-
-const SKIFF = fileURLToPath(new URL("../../bin/skiff.js", import.meta.url));
+import { eventually, startMesh } from "./helpers/mesh.ts";
 
 const APP = `
 import { createServer, request } from "node:http";
@@ -75,28 +71,6 @@ spec:
 `;
 }
 
-function skiff(env: NodeJS.ProcessEnv, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [SKIFF, ...args], { env, timeout: 30_000 }, (err, stdout, stderr) => {
-      resolve({ code: err ? (typeof err.code === "number" ? err.code : 1) : 0, stdout, stderr });
-    });
-  });
-}
-
-async function eventually<T>(fn: () => Promise<T>, check: (v: T) => boolean, tries = 100): Promise<T> {
-  let error: unknown;
-  for (let i = 0; i < tries; i++) {
-    try {
-      const value = await fn();
-      if (check(value) || i === tries - 1) return value;
-    } catch (err) {
-      error = err;
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw error;
-}
-
 function adminPortOf(runDir: string, prefix: string): number {
   const dir = join(runDir, "bootstrap");
   const file = readdirSync(dir).find((f) => f.startsWith(prefix));
@@ -114,29 +88,7 @@ test("skiff up: sidecars get SVIDs from the control plane's CA and talk mutual T
   const dir = mkdtempSync(join(tmpdir(), "skiff-mtls-"));
   writeFileSync(join(dir, "app.mjs"), APP);
   writeFileSync(join(dir, "mesh.yaml"), mesh(process.execPath));
-  const runDir = join(dir, "run");
-  const env = { ...process.env, SKIFF_RUN_DIR: runDir };
-  const httpPort = await kernelFreePort();
-  const up = spawn(process.execPath, [SKIFF, "up", "-f", join(dir, "mesh.yaml"), "--port", String(httpPort), "--trace-port", "0"], { env, stdio: ["ignore", "pipe", "pipe"] });
-  let output = "";
-  up.stdout.on("data", (c: Buffer) => (output += c.toString()));
-  up.stderr.on("data", (c: Buffer) => (output += c.toString()));
-  const exited = new Promise<number | null>((resolve) => up.once("exit", (code) => resolve(code)));
-  t.after(async () => {
-    if (up.exitCode !== null) return;
-    up.kill("SIGTERM");
-    const stopped = await Promise.race([exited.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 20_000))]);
-    if (stopped) return;
-    const state = readState(runDir);
-    up.kill("SIGKILL");
-    await exited;
-    if (state) sweepStale(state);
-  });
-  for (let i = 0; i < 300 && !output.includes("skiff up: ready"); i++) {
-    if (up.exitCode !== null) break;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  assert.match(output, /skiff up: ready/, output);
+  const { runDir, port: httpPort, skiff } = await startMesh(t, { dir, files: [join(dir, "mesh.yaml")] });
 
   const backAdmin = adminPortOf(runDir, "shop.back");
   const before = await inboundHandshakes(backAdmin);
@@ -151,7 +103,7 @@ test("skiff up: sidecars get SVIDs from the control plane's CA and talk mutual T
   assert.match(r.body, /^front -> hello from back/);
   assert.ok((await inboundHandshakes(backAdmin)) > before, "the request reached back's sidecar over TLS (its inbound listener counted a handshake)");
 
-  const secret = await skiff(env, "proxy-config", "secret", String(backAdmin));
+  const secret = await skiff("proxy-config", "secret", String(backAdmin));
   assert.equal(secret.code, 0, secret.stderr);
   assert.match(secret.stdout, /^default\s+Cert Chain\s+ACTIVE\s+true\s+[0-9a-f]+\s+\S+\s+\S+\s+spiffe:\/\/cluster\.local\/ns\/shop\/sa\/sa-back$/m);
   assert.match(secret.stdout, /^ROOTCA\s+CA\s+ACTIVE\s+true/m);

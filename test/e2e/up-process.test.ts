@@ -4,15 +4,12 @@
 // process left behind.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { execFile, spawn } from "node:child_process";
-import { mkdtempSync, writeFileSync, existsSync, readFileSync } from "node:fs";
+import { mkdtempSync, writeFileSync, existsSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { kernelFreePort, readState, sweepStale, type MeshState } from "../../src/runtime/index.ts";
-
-const SKIFF = fileURLToPath(new URL("../../bin/skiff.js", import.meta.url));
+import type { MeshState } from "../../src/runtime/index.ts";
+import { eventually, runSkiff as skiff, startMesh } from "./helpers/mesh.ts";
 
 const APP = `
 import { createServer, request } from "node:http";
@@ -87,41 +84,9 @@ spec:
   http: [{ route: [{ destination: { host: front }, weight: -5 }] }]
 `;
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function skiff(env: NodeJS.ProcessEnv, ...args: string[]): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [SKIFF, ...args], { env, timeout: 30_000 }, (err, stdout, stderr) => {
-      resolve({ code: err ? (typeof err.code === "number" ? err.code : 1) : 0, stdout, stderr });
-    });
-  });
-}
-
 async function get(port: number, path: string): Promise<{ status: number; body: string }> {
   const res = await fetch(`http://127.0.0.1:${port}${path}`, { signal: AbortSignal.timeout(10_000) });
   return { status: res.status, body: await res.text() };
-}
-
-/**
- * Polls until `check` passes (bounded); returns the last value for the assertion. A
- * connection refused or reset while a listener is replaced counts as "not yet".
- */
-async function eventually<T>(fn: () => Promise<T>, check: (v: T) => boolean, tries = 100): Promise<T> {
-  let error: unknown;
-  for (let i = 0; i < tries; i++) {
-    try {
-      const value = await fn();
-      if (check(value) || i === tries - 1) return value;
-    } catch (err) {
-      error = err;
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw error;
 }
 
 function alive(pid: number): boolean {
@@ -133,8 +98,9 @@ function alive(pid: number): boolean {
   }
 }
 
-test("skiff status, apply and delete say clearly when no mesh is running", async () => {
+test("skiff status, apply and delete say clearly when no mesh is running", async (t) => {
   const dir = mkdtempSync(join(tmpdir(), "skiff-nomesh-"));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
   const env = { ...process.env, SKIFF_RUN_DIR: join(dir, "run") };
   for (const args of [["status"], ["apply", "-f", dir], ["delete", "-f", dir]]) {
     const r = await skiff(env, ...args);
@@ -143,8 +109,9 @@ test("skiff status, apply and delete say clearly when no mesh is running", async
   }
 });
 
-test("skiff up refuses at once when the gateway's port is taken", async () => {
+test("skiff up refuses at once when the gateway's port is taken", async (t) => {
   const dir = mkdtempSync(join(tmpdir(), "skiff-busy-"));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
   writeFileSync(join(dir, "mesh.yaml"), mesh(process.execPath));
   const busy = createServer();
   await new Promise<void>((r) => busy.listen(0, "127.0.0.1", () => r()));
@@ -165,36 +132,10 @@ test("skiff up: gateway 404 before a Gateway, routes after apply, status, refuse
   writeFileSync(join(dir, "mesh.yaml"), mesh(process.execPath));
   writeFileSync(join(dir, "gateway.yaml"), GATEWAY);
   writeFileSync(join(dir, "invalid.yaml"), INVALID);
-  const runDir = join(dir, "run");
-  const env = { ...process.env, SKIFF_RUN_DIR: runDir };
-  const httpPort = await kernelFreePort();
-
-  const up = spawn(process.execPath, [SKIFF, "up", "-f", join(dir, "mesh.yaml"), "--port", String(httpPort), "--trace-port", "0"], { env, stdio: ["ignore", "pipe", "pipe"] });
-  let output = "";
-  up.stdout.on("data", (c: Buffer) => (output += c.toString()));
-  up.stderr.on("data", (c: Buffer) => (output += c.toString()));
-  const exited = new Promise<number | null>((resolve) => up.once("exit", (code) => resolve(code)));
-  // On a failure, stop the mesh as a user would (SIGTERM), and if it does not stop in
-  // time, kill it and sweep what it started: a failed test leaves no process behind.
-  t.after(async () => {
-    if (up.exitCode !== null) return;
-    up.kill("SIGTERM");
-    const stopped = await Promise.race([exited.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 20_000))]);
-    if (stopped) return;
-    const state = readState(runDir);
-    up.kill("SIGKILL");
-    await exited;
-    if (state) sweepStale(state);
-  });
-
-  // Up and ready (bounded by the test timeout as well).
-  for (let i = 0; i < 300 && !output.includes("skiff up: ready"); i++) {
-    if (up.exitCode !== null) break;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  assert.match(output, /skiff up: ready/, output);
-  assert.match(output, new RegExp(`ingress gateway http://localhost:${httpPort}/`));
-  assert.match(output, /shop\/back-1 /);
+  const up = await startMesh(t, { dir, files: [join(dir, "mesh.yaml")] });
+  const { runDir, env, port: httpPort } = up;
+  assert.match(up.output(), new RegExp(`ingress gateway http://localhost:${httpPort}/`));
+  assert.match(up.output(), /shop\/back-1 /);
   const state = JSON.parse(readFileSync(join(runDir, "state.json"), "utf8")) as MeshState;
   assert.equal(state.pid, up.pid);
   assert.equal(state.processes.filter((p) => p.role === "app").length, 3);
@@ -270,9 +211,8 @@ test("skiff up: gateway 404 before a Gateway, routes after apply, status, refuse
   const final = JSON.parse(readFileSync(join(runDir, "state.json"), "utf8")) as MeshState;
   const pids = final.processes.map((p) => p.pid).filter((p): p is number => p !== undefined);
   assert.equal(pids.length, 7);
-  up.kill("SIGTERM");
-  assert.equal(await exited, 0, output);
-  assert.match(output, /skiff up: stopped/);
+  assert.equal(await up.stop(), 0, up.output());
+  assert.match(up.output(), /skiff up: stopped/);
   assert.equal(existsSync(join(runDir, "state.json")), false);
   for (const pid of pids) assert.equal(alive(pid), false, `process ${pid} outlived skiff up`);
 });
