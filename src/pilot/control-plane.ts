@@ -5,7 +5,7 @@
 import { FileSource, MemoryStore, type ConfigStore } from "../config/index.ts";
 import type { Diagnostic } from "../api/index.ts";
 import { Registry } from "../registry/index.ts";
-import { defaultMeshConfig, translate as defaultTranslate, type MeshConfig, type MeshSnapshot } from "./translate/index.ts";
+import { defaultMeshConfig, type MeshConfig, type MeshSnapshot } from "./translate/index.ts";
 import { AdsServer, MonitoringServer, defaultLog, type LogFn, type SnapshotProvider, type TranslateFn } from "./xds/index.ts";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
@@ -89,7 +89,8 @@ export class ControlPlane {
     this.#registry = new Registry(this.store, { domain: mesh.domain });
     this.#snapshots = new MeshSnapshots(this.store, this.#registry, mesh);
     this.ads = new AdsServer({
-      translate: opts.translate ?? defaultTranslate,
+      // Undefined: the ADS server's default, which shares each sidecar scope's outbound side.
+      translate: opts.translate,
       snapshots: this.#snapshots,
       debounce: opts.debounce,
       log: opts.log ?? defaultLog,

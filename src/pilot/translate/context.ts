@@ -134,6 +134,27 @@ function ofKind<K extends KindName>(snapshot: MeshSnapshot, kind: K): Resource<K
   return (snapshot.config.filter((r) => r.kind === kind) as unknown as Resource<K>[]).sort(byAge);
 }
 
+const kindIndex = new WeakMap<PushContext, Map<KindName, readonly Resource[]>>();
+
+/**
+ * The config objects of one kind, oldest first (Istio's precedence), once per push
+ * context: translators ask per proxy (and auto mTLS per outbound cluster), and a walk
+ * over every config object each time grew with mesh size squared. Read-only: shared.
+ */
+export function configOfKind<K extends KindName>(ctx: PushContext, kind: K): readonly Resource<K>[] {
+  let index = kindIndex.get(ctx);
+  if (!index) {
+    index = new Map();
+    kindIndex.set(ctx, index);
+  }
+  let list = index.get(kind);
+  if (!list) {
+    list = ofKind(ctx.snapshot, kind) as unknown as readonly Resource[];
+    index.set(kind, list);
+  }
+  return list as unknown as readonly Resource<K>[];
+}
+
 export function buildPushContext(snapshot: MeshSnapshot): PushContext {
   const mesh = snapshot.mesh;
   const services = snapshot.registry.services;
@@ -274,6 +295,21 @@ export function proxyView(ctx: PushContext, proxy: ProxyNode): ProxyView {
     visible = { byHost, sorted: [...byHost.values()].sort((a, b) => (a.hostname < b.hostname ? -1 : 1)) };
     return visible;
   };
+  // One host's visible service without walking them all (same rule, over that host's
+  // services in registry order): inbound-side lookups and tracing collectors ask for one.
+  const oneHost = new Map<string, MeshService | undefined>();
+  const visibleService = (host: string): MeshService | undefined => {
+    if (visible) return visible.byHost.get(host);
+    if (oneHost.has(host)) return oneHost.get(host);
+    let found: MeshService | undefined;
+    for (const s of ctx.servicesByHost.get(host) ?? []) {
+      if (!isExportedTo(s.exportTo, s.namespace, proxyNs)) continue;
+      if (egress && !egressAllows(egress, s.namespace, s.hostname)) continue;
+      if (!found || (s.namespace === proxyNs && found.namespace !== proxyNs)) found = s;
+    }
+    oneHost.set(host, found);
+    return found;
+  };
 
   const vsVisible = (vs: ResolvedVirtualService): boolean =>
     isExportedTo(vs.resource.spec.exportTo, vs.resource.metadata.namespace ?? "", proxyNs);
@@ -299,7 +335,7 @@ export function proxyView(ctx: PushContext, proxy: ProxyNode): ProxyView {
 
   const drCache = new Map<string, EffectiveDestinationRule | undefined>();
   const destinationRule = (host: string): EffectiveDestinationRule | undefined => {
-    if (!drCache.has(host)) drCache.set(host, lookupDestinationRule(ctx, proxy, host, visibleServices().byHost.get(host)));
+    if (!drCache.has(host)) drCache.set(host, lookupDestinationRule(ctx, proxy, host, visibleService(host)));
     return drCache.get(host);
   };
 
@@ -341,7 +377,7 @@ export function proxyView(ctx: PushContext, proxy: ProxyNode): ProxyView {
     get services() {
       return visibleServices().sorted;
     },
-    service: (host) => visibleServices().byHost.get(host),
+    service: visibleService,
     destinationRule,
     virtualServices: meshVs,
     virtualServiceFor: (host) => {

@@ -99,10 +99,10 @@ export function translateOwn(ctx: PushContext, proxy: ProxyNode, scoped: Transla
   const telemetry = proxyTelemetry(view, problems);
   const inbound = buildInbound(view, { httpFilters: { security: security.httpFilters }, decorateChain: security.decorateChain });
   const listeners = telemetry.decorateListeners([...scoped.resources.listeners, ...inbound]);
-  const taken = new Set(scoped.resources.clusters.map((c) => String(c.name)));
+  const shared = sharedClusterNames(scoped);
   const own = [...buildInboundClusters(view, security.clusterOptions), ...buildSpecialClusters(view)];
-  for (const c of own) taken.add(String(c.name));
-  const extra = [...security.extraClusters, ...telemetry.extraClusters].filter((c) => !taken.has(String(c.name)));
+  const ownNames = new Set(own.map((c) => String(c.name)));
+  const extra = [...security.extraClusters, ...telemetry.extraClusters].filter((c) => !shared.has(String(c.name)) && !ownNames.has(String(c.name)));
   const clusters = [...own, ...extra].sort(byName);
   const resources: EnvoyResources = {
     listeners: uniqueByName(listeners, "listeners", proxy, problems).sort(byName),
@@ -112,6 +112,18 @@ export function translateOwn(ctx: PushContext, proxy: ProxyNode, scoped: Transla
     secrets: [],
   };
   return { resources, problems: tidyProblems([...view.problems, ...problems]) };
+}
+
+// The shared clusters' names, once per scope translation (not once per proxy of the scope).
+const clusterNamesOf = new WeakMap<TranslationResult, ReadonlySet<string>>();
+
+function sharedClusterNames(scoped: TranslationResult): ReadonlySet<string> {
+  let names = clusterNamesOf.get(scoped);
+  if (!names) {
+    names = new Set(scoped.resources.clusters.map((c) => String(c.name)));
+    clusterNamesOf.set(scoped, names);
+  }
+  return names;
 }
 
 function byClusterName(a: EnvoyJson, b: EnvoyJson): number {

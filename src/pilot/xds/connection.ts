@@ -14,7 +14,8 @@
 import { TypeUrl, XdsTypeName } from "../../envoy/index.ts";
 import type { ProxyNode, TranslationProblem } from "../translate/types.ts";
 import type { XdsMetrics } from "./metrics.ts";
-import { PUSH_ORDER, versionOf, type EncodedResource, type ResourceSet } from "./resources.ts";
+import { PUSH_ORDER, type EncodedResource } from "./resources.ts";
+import { Selection, type NameSet, type NameSets, type TypeResources } from "./selection.ts";
 import type { NackRecord, ProxySyncStatus, TypeSyncStatus, XdsShortName } from "./status.ts";
 
 /** A DiscoveryRequest as proto3 JSON. */
@@ -41,6 +42,8 @@ export interface ConnectionDeps {
   send(response: OutgoingResponse): void;
   /** (Re)builds this proxy's resources when the snapshot or its requested listeners changed. */
   build(conn: ProxyConnection): void;
+  /** Interns subscribed name lists (shared by every connection of a server). */
+  names: NameSets;
   log: LogFn;
   metrics: XdsMetrics;
 }
@@ -56,29 +59,42 @@ interface SentResponse {
 interface Watch {
   typeUrl: string;
   wildcard: boolean;
-  names: Set<string>;
+  names: NameSet;
   sent?: SentResponse;
   ackedVersion?: string;
   ackedNonce?: string;
-  /** What the proxy will hold if it ACKs the last response, and what it holds for sure. */
-  sentResources: Map<string, EncodedResource>;
-  ackedResources: Map<string, EncodedResource>;
+  /**
+   * What the proxy will hold if it ACKs the last response, and what it holds for sure:
+   * immutable selections, shared by reference with other proxies of the same scope.
+   */
+  sentResources: Selection | undefined;
+  ackedResources: Selection | undefined;
   lastNack?: NackRecord;
   rejectedVersion?: string;
 }
 
 const FULL_STATE_TYPES = new Set<string>([TypeUrl.listener, TypeUrl.cluster]);
+const NO_NAMES: NameSet = new Set();
+
+function sameNames(listed: readonly string[], held: NameSet): boolean {
+  if (listed.length < held.size) return false;
+  for (const n of listed) if (!held.has(n)) return false;
+  // Duplicates in the list could hide a missing name: count distinct ones only then.
+  return listed.length === held.size || new Set(listed).size === held.size;
+}
 const shortName = (typeUrl: string): XdsShortName => (XdsTypeName as Record<string, XdsShortName>)[typeUrl] ?? ("?" as XdsShortName);
 
 export class ProxyConnection {
   readonly connectedAt = new Date();
   readonly #watches = new Map<string, Watch>();
   #nonce = 0;
-  /** The proxy's current resources, per type URL (set by deps.build). */
-  sets: Map<string, ResourceSet> | undefined;
+  /** The proxy's current resources, per type URL (set by deps.build): its scope's shared sets and its own. */
+  resources: Map<string, TypeResources> | undefined;
   /** What deps.build last built from (snapshot version and requested listeners). */
   builtFrom = "";
   problems: TranslationProblem[] = [];
+  /** The stream ended: pushes skip it. */
+  closed = false;
 
   constructor(
     readonly id: string,
@@ -96,7 +112,7 @@ export class ProxyConnection {
     const nonce = req.response_nonce ?? "";
     let watch = this.#watches.get(typeUrl);
     if (!watch) {
-      watch = { typeUrl, wildcard: false, names: new Set(), sentResources: new Map(), ackedResources: new Map() };
+      watch = { typeUrl, wildcard: false, names: NO_NAMES, sentResources: undefined, ackedResources: undefined };
       this.#watches.set(typeUrl, watch);
     }
 
@@ -145,9 +161,11 @@ export class ProxyConnection {
   #subscribe(watch: Watch, names: readonly string[]): Set<string> | undefined {
     const wildcardType = FULL_STATE_TYPES.has(watch.typeUrl);
     const wildcard = wildcardType && (names.length === 0 || names.includes("*"));
-    const next = new Set(names.filter((n) => n !== "*"));
-    const same = wildcard === watch.wildcard && next.size === watch.names.size && [...next].every((n) => watch.names.has(n));
+    const listed = names.filter((n) => n !== "*");
+    // ACKs repeat the whole list (1,000s of EDS names): compare before building anything.
+    const same = wildcard === watch.wildcard && sameNames(listed, watch.names);
     if (same && watch.sent) return undefined;
+    const next = this.deps.names.intern(listed);
     const added = new Set([...next].filter((n) => !watch.names.has(n)));
     watch.wildcard = wildcard;
     watch.names = next;
@@ -194,20 +212,25 @@ export class ProxyConnection {
    * `added`: names just subscribed to, sent even if unchanged.
    */
   #respond(watch: Watch, opts: { fresh?: boolean; full?: boolean; added?: Set<string>; changeAt?: number }): boolean {
-    const set = this.sets?.get(watch.typeUrl) ?? new Map<string, EncodedResource>();
-    const selected = watch.wildcard
-      ? [...set.values()]
-      : [...watch.names].filter((n) => set.has(n)).map((n) => set.get(n) as EncodedResource);
-    const version = versionOf(selected);
+    const selected = Selection.of(this.resources?.get(watch.typeUrl), watch.wildcard ? undefined : watch.names);
+    const version = selected.version;
     const fullState = FULL_STATE_TYPES.has(watch.typeUrl);
     if (!opts.fresh) {
       if (version === watch.rejectedVersion) return false; // never loop on a rejected version
       if (!opts.full && !opts.added?.size && watch.sent?.version === version) return false;
     }
-    const toSend =
-      fullState || opts.fresh || opts.full
-        ? selected
-        : selected.filter((r) => watch.sentResources.get(r.name)?.hash !== r.hash || opts.added?.has(r.name));
+    let toSend: EncodedResource[];
+    if (fullState || opts.fresh || opts.full) toSend = selected.all();
+    else {
+      toSend = selected.changedSince(watch.sentResources);
+      if (opts.added?.size) {
+        const have = new Set(toSend.map((r) => r.name));
+        for (const name of opts.added) {
+          const r = selected.get(name);
+          if (r && !have.has(name)) toSend.push(r);
+        }
+      }
+    }
     // RDS/EDS: nothing to say about names that do not exist (yet); LDS/CDS: an empty set is an answer.
     if (!fullState && toSend.length === 0) return false;
 
@@ -218,10 +241,7 @@ export class ProxyConnection {
       nonce,
       resources: toSend.map((r) => r.any),
     };
-    const held = fullState ? new Map<string, EncodedResource>() : new Map(watch.sentResources);
-    for (const r of selected) held.set(r.name, r);
-    if (!fullState) for (const name of held.keys()) if (!watch.names.has(name)) held.delete(name);
-    watch.sentResources = held;
+    watch.sentResources = selected;
     watch.sent = { version, nonce, at: Date.now(), changeAt: opts.changeAt };
     const size = toSend.reduce((n, r) => n + r.any.value.length, 0);
     this.deps.metrics.pushes.inc({ type: shortName(watch.typeUrl).toLowerCase() });
@@ -236,7 +256,7 @@ export class ProxyConnection {
       const s: TypeSyncStatus = {
         state: !watch.sent ? "NOT SENT" : watch.ackedNonce === watch.sent.nonce ? "SYNCED" : "STALE",
         wildcard: watch.wildcard,
-        resources: watch.sentResources.size,
+        resources: watch.sentResources?.size ?? 0,
       };
       if (!watch.wildcard) s.subscribed = [...watch.names].sort();
       if (watch.sent) {
@@ -269,7 +289,7 @@ export class ProxyConnection {
       const watch = this.#watches.get(typeUrl);
       if (!watch) return { version: "", resources: [] };
       const version = watch.ackedVersion ?? "";
-      const resources = [...watch.ackedResources.values()].sort((a, b) => a.name.localeCompare(b.name)).map((r) => ({ r, version }));
+      const resources = [...(watch.ackedResources ?? [])].sort((a, b) => a.name.localeCompare(b.name)).map((r) => ({ r, version }));
       return { version, resources };
     };
     const at = (typeUrl: string): string => {

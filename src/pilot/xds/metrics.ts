@@ -92,10 +92,12 @@ export class XdsMetrics {
   readonly convergence = new Histogram("pilot_proxy_convergence_time", "Delay in seconds between config change and a proxy receiving all required configuration.", TIME_BUCKETS);
   readonly configSize = new Histogram("pilot_xds_config_size_bytes", "Distribution of configuration sizes pushed to clients", SIZE_BUCKETS);
   readonly translationErrors = new Counter("pilot_total_translation_problems", "Translation problems and failures, per proxy push.");
+  /** part: scope (a sidecar scope's shared outbound side), own (a sidecar's own part), whole (gateways, proxyless, custom translation). */
+  readonly translations = new Counter("skiff_xds_translations", "Translations run, by part: scope (shared by the proxies of a sidecar scope), own (per sidecar), whole (per proxy).");
   readonly #gauge = new Gauge("pilot_xds", "Number of endpoints connected to this pilot using XDS.", () => this.connected);
 
   render(): string {
-    const metrics: Metric[] = [this.#gauge, this.pushes, this.rejects, this.pushTime, this.convergence, this.configSize, this.translationErrors];
+    const metrics: Metric[] = [this.#gauge, this.pushes, this.rejects, this.pushTime, this.convergence, this.configSize, this.translationErrors, this.translations];
     return `${metrics.flatMap((m) => m.render()).join("\n")}\n`;
   }
 }

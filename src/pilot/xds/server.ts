@@ -1,7 +1,12 @@
 // The ADS server: accepts proxies' streams, keeps a ProxyConnection per stream, and
-// pushes when the mesh changes. Translation is a parameter (pure, per proxy); the
-// server only decides what to send when. A proxy whose translation throws keeps its
-// last good resources and the failure is reported; the other proxies are unaffected.
+// pushes when the mesh changes. By default a sidecar's translation comes in two parts:
+// its scope's shared outbound side, translated and encoded once per scope and snapshot
+// (scopes.ts), and its own part, per proxy; a custom `translate` (tests, the local
+// runtime's gateway ports) is called whole, per proxy. Pushes go proxy by proxy,
+// yielding to the event loop, through one bounded send queue (send-queue.ts), so the
+// first proxies get their config while later ones are still being built. A proxy whose
+// translation throws keeps its last good resources and the failure is reported; the
+// other proxies are unaffected.
 import * as grpc from "@grpc/grpc-js";
 import type { MeshSnapshot, ProxyNode, TranslationProblem, TranslationResult } from "../translate/types.ts";
 import { ProxyConnection, type DiscoveryRequestJson, type LogFn, type OutgoingResponse } from "./connection.ts";
@@ -9,8 +14,12 @@ import { Debouncer, type DebounceOptions } from "./debounce.ts";
 import { adsServiceDefinition } from "./grpc-service.ts";
 import { XdsMetrics } from "./metrics.ts";
 import { NodeIdentityError, parseProxyNode, type XdsNode } from "./node.ts";
-import { EncodeCache, encodeResources } from "./resources.ts";
+import { EncodeCache, encodeResources, type ResourceSet } from "./resources.ts";
+import { ScopeCache } from "./scopes.ts";
+import { NameSets, type TypeResources } from "./selection.ts";
+import { SendQueue, type ResponseSink } from "./send-queue.ts";
 import type { ProxySyncStatus } from "./status.ts";
+import { translate as defaultTranslate, translateOwn } from "../translate/index.ts";
 
 export type TranslateFn = (snapshot: MeshSnapshot, proxy: ProxyNode) => TranslationResult;
 
@@ -21,7 +30,11 @@ export interface SnapshotProvider {
 }
 
 export interface AdsServerOptions {
-  translate: TranslateFn;
+  /**
+   * A translation to call whole, per proxy, instead of the default (which shares each
+   * sidecar scope's outbound side between its proxies).
+   */
+  translate?: TranslateFn;
   snapshots: SnapshotProvider;
   debounce?: Partial<DebounceOptions>;
   log?: LogFn;
@@ -39,6 +52,11 @@ export class AdsServer {
   readonly #connections = new Map<string, ProxyConnection>();
   readonly #debouncer: Debouncer;
   readonly #encodings = new EncodeCache();
+  readonly #scopes: ScopeCache;
+  readonly #names = new NameSets();
+  readonly #sendQueue = new SendQueue();
+  /** Bumped by every push: an older push still under way stops (the newer covers every proxy). */
+  #pushGeneration = 0;
   readonly #servers: grpc.Server[] = [];
   #unsubscribe: (() => void) | undefined;
   #nextId = 0;
@@ -47,9 +65,10 @@ export class AdsServer {
     this.#opts = opts;
     this.#log = opts.log ?? defaultLog;
     this.metrics = opts.metrics ?? new XdsMetrics();
-    this.#debouncer = new Debouncer({ quietMs: opts.debounce?.quietMs ?? 100, maxDelayMs: opts.debounce?.maxDelayMs ?? 1000 }, (first) =>
-      this.pushAll(first),
-    );
+    this.#scopes = new ScopeCache(this.#encodings, () => this.metrics.translations.inc({ part: "scope" }));
+    this.#debouncer = new Debouncer({ quietMs: opts.debounce?.quietMs ?? 100, maxDelayMs: opts.debounce?.maxDelayMs ?? 1000 }, (first) => {
+      void this.pushAll(first).catch((err: unknown) => this.#log("error", `push failed: ${err instanceof Error ? err.message : String(err)}`));
+    });
   }
 
   /** Listens for ADS streams; returns the bound port (pass 0 for an ephemeral one). */
@@ -97,15 +116,31 @@ export class AdsServer {
     this.metrics.connected = 0;
   }
 
-  /** Rebuilds every proxy's resources from the current snapshot and sends what changed. */
-  pushAll(changeAt = Date.now()): void {
-    for (const conn of [...this.#connections.values()]) {
+  /**
+   * Rebuilds every proxy's resources from the current snapshot and sends what changed,
+   * proxy by proxy: the event loop gets a turn every few milliseconds (so responses go
+   * out while later proxies are built) and building waits while the send queue is
+   * backed up. Resolves when every proxy's push is queued, or when a newer push took over.
+   */
+  async pushAll(changeAt = Date.now()): Promise<void> {
+    const generation = ++this.#pushGeneration;
+    // Proxies of one scope next to each other: their shared part is built once, then reused at once.
+    const conns = [...this.#connections.values()];
+    let slice = Date.now();
+    for (const conn of conns) {
+      if (generation !== this.#pushGeneration) return;
+      if (conn.closed) continue;
       try {
         this.#build(conn);
         conn.push(changeAt);
       } catch (err) {
         // One broken stream must not hold up the others' pushes.
         this.#log("error", `${conn.proxy.id}: push failed: ${err instanceof Error ? err.message : String(err)}`);
+      }
+      if (Date.now() - slice >= 5 || this.#sendQueue.backlog >= this.#sendQueue.highWater) {
+        await this.#sendQueue.drained();
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        slice = Date.now();
       }
     }
   }
@@ -127,7 +162,25 @@ export class AdsServer {
   #onStream(call: grpc.ServerDuplexStream<DiscoveryRequestJson, OutgoingResponse>): void {
     let conn: ProxyConnection | undefined;
     const id = `conn-${++this.#nextId}`;
+    // Writes in flight on this stream: released when it ends, so the send queue never waits on a dead stream.
+    const pending = new Set<() => void>();
+    const sink: ResponseSink & { closed: boolean } = {
+      closed: false,
+      write: (response, done) => {
+        pending.add(done);
+        call.write(response, () => {
+          pending.delete(done);
+          done();
+        });
+      },
+    };
     const close = (): void => {
+      if (!sink.closed) {
+        sink.closed = true;
+        if (conn) conn.closed = true;
+        for (const done of [...pending]) done();
+        pending.clear();
+      }
       if (conn && this.#connections.delete(id)) {
         this.metrics.connected = this.#connections.size;
         this.#log("info", `${conn.proxy.id}: disconnected (${id})`);
@@ -139,8 +192,9 @@ export class AdsServer {
           const node = req.node as XdsNode | undefined;
           const proxy = parseProxyNode(node, { proxyless: req.type_url?.endsWith(".Listener") && (req.resource_names?.length ?? 0) > 0 });
           conn = new ProxyConnection(id, proxy, {
-            send: (response) => call.write(response),
+            send: (response) => this.#sendQueue.send(sink, response),
             build: (c) => this.#build(c),
+            names: this.#names,
             log: this.#log,
             metrics: this.metrics,
           });
@@ -178,10 +232,9 @@ export class AdsServer {
     conn.builtFrom = key;
     let problems: TranslationProblem[];
     try {
-      const result = this.#opts.translate(snapshot, conn.proxy);
-      const encoded = encodeResources(result.resources, conn.sets, this.#encodings);
-      conn.sets = encoded.sets;
-      problems = [...result.problems, ...encoded.problems];
+      const built = this.#translate(snapshot, conn.proxy);
+      conn.resources = built.resources;
+      problems = built.problems;
     } catch (err) {
       // Keep the proxy's last good resources: a broken translation must not empty it.
       const message = err instanceof Error ? err.message : String(err);
@@ -193,5 +246,32 @@ export class AdsServer {
       this.metrics.translationErrors.inc({}, problems.length);
       for (const p of problems) this.#log("warn", `${conn.proxy.id}: ${p.resource}: ${p.message}`);
     }
+  }
+
+  /** A proxy's encoded resources: shared scope sets by reference plus its own, or all its own (custom translation, gateways, proxyless). */
+  #translate(snapshot: MeshSnapshot, proxy: ProxyNode): { resources: Map<string, TypeResources>; problems: TranslationProblem[] } {
+    const scope = this.#opts.translate ? undefined : this.#scopes.scopeOf(snapshot, proxy);
+    if (!scope) {
+      this.metrics.translations.inc({ part: "whole" });
+      const result = (this.#opts.translate ?? defaultTranslate)(snapshot, proxy);
+      const encoded = encodeResources(result.resources, this.#encodings);
+      const resources = new Map<string, TypeResources>([...encoded.sets].map(([type, own]): [string, TypeResources] => [type, { own }]));
+      return { resources, problems: [...result.problems, ...encoded.problems] };
+    }
+    this.metrics.translations.inc({ part: "own" });
+    const own = translateOwn(this.#scopes.context(snapshot), proxy, scope.result);
+    const encoded = encodeResources(own.resources, this.#encodings);
+    const resources = new Map<string, TypeResources>();
+    const empty: ResourceSet = new Map();
+    for (const [type, set] of encoded.sets) resources.set(type, { shared: scope.sets.get(type), own: set ?? empty });
+    // Problems once each, in a stable order (the same rule translate() applies).
+    const seen = new Set<string>();
+    const problems = [...scope.problems, ...own.problems, ...encoded.problems]
+      .filter((p) => {
+        const id = `${p.resource}\u0000${p.message}`;
+        return seen.has(id) ? false : (seen.add(id), true);
+      })
+      .sort((a, b) => (a.resource < b.resource ? -1 : a.resource > b.resource ? 1 : a.message < b.message ? -1 : a.message > b.message ? 1 : 0));
+    return { resources, problems };
   }
 }

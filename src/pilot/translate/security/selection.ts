@@ -6,6 +6,7 @@
 import type { PolicyTargetReference, WorkloadSelector } from "../../../api/kinds.ts";
 import type { Resource } from "../../../api/types.ts";
 import type { ProxyView } from "../context.ts";
+import { configOfKind } from "../context.ts";
 
 export type SecurityKind = "PeerAuthentication" | "RequestAuthentication" | "AuthorizationPolicy";
 export type SecurityResource<K extends SecurityKind = SecurityKind> = Resource<K>;
@@ -22,19 +23,9 @@ export function resourceId(r: Resource): string {
   return `${r.kind}/${r.metadata.namespace ?? ""}/${r.metadata.name}`;
 }
 
-/** Istio orders competing policies oldest first, then by namespace/name. */
-function byAge(a: Resource, b: Resource): number {
-  const ta = a.metadata.creationTimestamp ?? "";
-  const tb = b.metadata.creationTimestamp ?? "";
-  if (ta !== tb) return ta < tb ? -1 : 1;
-  const ka = resourceId(a);
-  const kb = resourceId(b);
-  return ka < kb ? -1 : ka > kb ? 1 : 0;
-}
-
-export function policiesOfKind<K extends SecurityKind>(view: ProxyView, kind: K): Resource<K>[] {
-  // The union AnyResource does not narrow through a generic kind; the filter makes the cast true.
-  return (view.ctx.snapshot.config.filter((r) => r.kind === kind) as unknown as Resource<K>[]).sort(byAge);
+export function policiesOfKind<K extends SecurityKind>(view: ProxyView, kind: K): readonly Resource<K>[] {
+  // Indexed once per push context (asked per proxy, and per outbound cluster by auto mTLS).
+  return configOfKind(view.ctx, kind);
 }
 
 function selectorMatches(selector: WorkloadSelector, labels: Record<string, string>): boolean {

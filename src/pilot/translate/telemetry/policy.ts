@@ -7,6 +7,7 @@
 import type { TelemetrySpec } from "../../../api/kinds.ts";
 import type { Resource } from "../../../api/types.ts";
 import type { ProxyView } from "../context.ts";
+import { configOfKind } from "../context.ts";
 import type { TracingCustomTag, TranslationProblem } from "../types.ts";
 import { defaultProviderNames } from "./providers.ts";
 
@@ -53,13 +54,6 @@ function id(r: TelemetryResource): string {
   return `Telemetry/${r.metadata.namespace ?? ""}/${r.metadata.name}`;
 }
 
-function byAge(a: TelemetryResource, b: TelemetryResource): number {
-  const ta = a.metadata.creationTimestamp ?? "";
-  const tb = b.metadata.creationTimestamp ?? "";
-  if (ta !== tb) return ta < tb ? -1 : 1;
-  return id(a) < id(b) ? -1 : id(a) > id(b) ? 1 : 0;
-}
-
 function selects(spec: TelemetrySpec, labels: Record<string, string>): boolean {
   const want = spec.selector?.matchLabels ?? {};
   return Object.entries(want).every(([k, v]) => labels[k] === v);
@@ -67,7 +61,8 @@ function selects(spec: TelemetrySpec, labels: Record<string, string>): boolean {
 
 /** The applicable Telemetry resources, least specific first: mesh, namespace, workload. */
 export function telemetryLevels(view: ProxyView, problems: TranslationProblem[]): TelemetryResource[] {
-  const all = (view.ctx.snapshot.config.filter((r) => r.kind === "Telemetry") as unknown as TelemetryResource[]).sort(byAge);
+  // Indexed once per push context, oldest first as byAge orders (the same rule).
+  const all = configOfKind(view.ctx, "Telemetry");
   const root = view.ctx.mesh.rootNamespace;
   const ns = view.proxy.namespace;
   const pick = (candidates: TelemetryResource[], level: string): TelemetryResource | undefined => {

@@ -34,7 +34,11 @@ export interface TracingResult {
 function collector(view: ProxyView, provider: TracingProvider): { cluster: string; authority: string; extra?: EnvoyJson } {
   const domain = view.ctx.mesh.domain;
   const candidates = [provider.host, `${provider.host}.svc.${domain}`];
-  const service = view.services.find((s) => candidates.includes(s.hostname) && s.ports.some((p) => p.port === provider.port));
+  // By host (not a walk over every visible service, per proxy); the first in hostname order, as that walk found.
+  const service = candidates
+    .map((h) => view.service(h))
+    .filter((s) => s !== undefined && s.ports.some((p) => p.port === provider.port))
+    .sort((a, b) => (a!.hostname < b!.hostname ? -1 : 1))[0];
   if (service) return { cluster: clusterName("outbound", provider.port, "", service.hostname), authority: service.hostname };
   const name = clusterName("outbound", provider.port, "", provider.host);
   const isIp = /^[\d.]+$/.test(provider.host) || provider.host.includes(":");
