@@ -3,27 +3,17 @@
 // from the IdP through its real login flow, through the gateway as a browser gets them.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { execFile, spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { generateKeyPair, SignJWT } from "jose";
-import { kernelFreePort, readState, sweepStale } from "../../src/runtime/index.ts";
+import { eventually, startMesh } from "../e2e/helpers/mesh.ts";
 import { logIn } from "./idp-flow.ts";
 
-const SKIFF = fileURLToPath(new URL("../../bin/skiff.js", import.meta.url));
 const SAMPLES = fileURLToPath(new URL("../../samples/sentiment/", import.meta.url));
 const ISTIO = join(SAMPLES, "istio");
 const SECURITY = join(ISTIO, "security");
-
-function skiff(env: NodeJS.ProcessEnv, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [SKIFF, ...args], { env, timeout: 30_000 }, (err, stdout, stderr) => {
-      resolve({ code: err ? (typeof err.code === "number" ? err.code : 1) : 0, stdout, stderr });
-    });
-  });
-}
 
 async function call(port: number, path: string, token?: string, body?: unknown): Promise<{ status: number; body: string }> {
   const headers: Record<string, string> = {};
@@ -36,52 +26,18 @@ async function call(port: number, path: string, token?: string, body?: unknown):
   return { status: res.status, body: await res.text() };
 }
 
-/** Retries until check passes (config reaches the gateway asynchronously); bounded. */
-async function eventually<T>(fn: () => Promise<T>, check: (v: T) => boolean, tries = 100): Promise<T> {
-  let last: T | undefined;
-  for (let i = 0; i < tries; i++) {
-    try {
-      last = await fn();
-      if (check(last)) return last;
-    } catch {
-      // not up yet
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  if (last === undefined) throw new Error("never answered");
-  return last;
-}
-
 const SENTENCE = { sentence: "I love this wonderful day" };
 
 test("security walk-through: JWT and policies at the gateway with tokens from the demo IdP", { timeout: 240_000 }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), "skiff-idp-e2e-"));
-  const runDir = join(dir, "run");
-  const env = { ...process.env, SKIFF_RUN_DIR: runDir, DATA_DIR: join(dir, "feedback"), KEY_FILE: join(dir, "idp-key.json") };
-  const port = await kernelFreePort();
-  const up = spawn(process.execPath, [SKIFF, "up", "-f", join(SAMPLES, "mesh.yaml"), "-f", join(SAMPLES, "idp.yaml"), "--port", String(port), "--no-trace-store", "--wait", "120"], { env, stdio: ["ignore", "pipe", "pipe"] });
-  let output = "";
-  up.stdout.on("data", (c: Buffer) => (output += c.toString()));
-  up.stderr.on("data", (c: Buffer) => (output += c.toString()));
-  const exited = new Promise<number | null>((resolve) => up.once("exit", (code) => resolve(code)));
-  t.after(async () => {
-    await stopMesh();
-    rmSync(dir, { recursive: true, force: true });
+  const { port, skiff } = await startMesh(t, {
+    dir,
+    files: [join(SAMPLES, "mesh.yaml"), join(SAMPLES, "idp.yaml")],
+    args: ["--no-trace-store", "--wait", "120"],
+    env: { DATA_DIR: join(dir, "feedback"), KEY_FILE: join(dir, "idp-key.json") },
   });
-  const stopMesh = async (): Promise<void> => {
-    if (up.exitCode !== null) return;
-    up.kill("SIGTERM");
-    const stopped = await Promise.race([exited.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 20_000))]);
-    if (stopped) return;
-    const state = readState(runDir);
-    up.kill("SIGKILL");
-    await exited;
-    if (state) sweepStale(state);
-  };
-  for (let i = 0; i < 1200 && !/skiff up: (ready|not ready)/.test(output) && up.exitCode === null; i++) await new Promise((r) => setTimeout(r, 100));
-  assert.match(output, /skiff up: ready/, output);
 
-  const routes = await skiff(env, "apply", "-f", join(ISTIO, "http-gateway.yaml"), "-f", join(ISTIO, "vs-route-ingress.yaml"));
+  const routes = await skiff("apply", "-f", join(ISTIO, "http-gateway.yaml"), "-f", join(ISTIO, "vs-route-ingress.yaml"));
   assert.equal(routes.code, 0, routes.stderr);
   // idp.yaml's VirtualService came with `skiff up`; the login works through the gateway.
   await eventually(() => call(port, "/idp/.well-known/openid-configuration"), (r) => r.status === 200);
@@ -93,7 +49,7 @@ test("security walk-through: JWT and policies at the gateway with tokens from th
   // outbound cluster for it (mutual TLS to the IdP's sidecar), whatever port the gateway has.
   const requestAuth = join(SECURITY, "request-authentication.yaml");
   const policies = ["allow-view.yaml", "allow-login.yaml", "allow-analysis.yaml", "allow-feedback.yaml"].map((f) => join(SECURITY, f));
-  const applied = await skiff(env, "apply", ...[requestAuth, ...policies].flatMap((f) => ["-f", f]));
+  const applied = await skiff("apply", ...[requestAuth, ...policies].flatMap((f) => ["-f", f]));
   assert.equal(applied.code, 0, applied.stderr);
   // Policies are in force once a tokenless /sentiment is refused.
   const none = await eventually(() => call(port, "/sentiment", undefined, SENTENCE), (r) => r.status === 403);
@@ -126,7 +82,7 @@ test("security walk-through: JWT and policies at the gateway with tokens from th
 
   await t.test("STRICT mTLS and least privilege: an outsider is refused by sa-logic, the app still works", async () => {
     // sa-logic's inbound side (its sidecar), as an uninjected client on this machine sees it.
-    const status = await skiff(env, "status", "-o", "json");
+    const status = await skiff("status", "-o", "json");
     assert.equal(status.code, 0, status.stderr);
     const replicas = (JSON.parse(status.stdout) as { replicas: { workload: string; address?: string; app: { ports: { port: number; inboundPort?: number }[] } }[] }).replicas;
     const logic = replicas.find((r) => r.workload === "sa-logic");
@@ -145,7 +101,7 @@ test("security walk-through: JWT and policies at the gateway with tokens from th
     };
     assert.equal(await direct(), 200, "before the policies an outsider is answered (PERMISSIVE, no ALLOW policy)");
 
-    const strict = await skiff(env, "apply", "-f", join(SECURITY, "peer-authentication.yaml"), "-f", join(SECURITY, "service-to-service.yaml"));
+    const strict = await skiff("apply", "-f", join(SECURITY, "peer-authentication.yaml"), "-f", join(SECURITY, "service-to-service.yaml"));
     assert.equal(strict.code, 0, strict.stderr);
     const refused = await eventually(direct, (r) => r !== 200);
     assert.notEqual(refused, 200, "plaintext from outside the mesh reaches sa-logic after STRICT + least privilege");
