@@ -24,6 +24,7 @@ let forger: CryptoKey;
 let remoteKey: CryptoKey;
 let jwksServer: http.Server;
 let jwksFetches = 0;
+const OTHER_ISSUER = "https://other-idp.demo.test";
 
 function translated(yaml: string): { filters: Json[]; clusters: Json[] } {
   const { resources, diagnostics } = loadText(yaml, "security.yaml");
@@ -104,13 +105,44 @@ ${selector}
     when: [{key: "request.auth.claims[group]", values: ["moderator"]}]
 `;
   const { filters, clusters } = translated(yaml);
+  // A second gateway listener whose RequestAuthentication names where tokens are and what
+  // the proxy does with them; every request there needs a token (requestPrincipals).
+  const locations = translated(`
+apiVersion: security.istio.io/v1
+kind: RequestAuthentication
+metadata: {name: jwt-locations, namespace: istio-system}
+spec:
+${selector}
+  jwtRules:
+  - issuer: ${ISSUER}
+    jwks: '${jwks}'
+    fromHeaders: [{name: x-token, prefix: "Token "}]
+    fromParams: [tok]
+    outputPayloadToHeader: x-jwt-payload
+    forwardOriginalToken: true
+  - issuer: ${OTHER_ISSUER}
+    jwks: '${jwks}'
+    fromHeaders: [{name: x-other-token}]
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: require-jwt, namespace: istio-system}
+spec:
+${selector}
+  action: ALLOW
+  rules:
+  - from: [{source: {requestPrincipals: ["*"]}}]
+`);
   ads = new TestAdsServer();
   await ads.start();
   upstream = await startUpstream(undefined, "app");
   proxy = await startProxy(ads);
   await serve(ads, proxy, {
     clusters: [staticCluster("app", [upstream.port]), ...clusters],
-    listeners: [httpListener("gw", { routeConfig: routeConfig("gw", [vhost("all", ["*"], [{ match: { prefix: "/" }, route: { cluster: "app" } }])]), filters })],
+    listeners: [
+      httpListener("gw", { routeConfig: routeConfig("gw", [vhost("all", ["*"], [{ match: { prefix: "/" }, route: { cluster: "app" } }])]), filters }),
+      httpListener("locations", { routeConfig: routeConfig("locations", [vhost("all", ["*"], [{ match: { prefix: "/" }, route: { cluster: "app" } }])]), filters: locations.filters }),
+    ],
   });
 });
 
@@ -150,4 +182,35 @@ test("the tutorial's JWT + AuthorizationPolicy story, end to end through the tra
     if (status === 403) assert.equal(res.body, "RBAC: access denied", `${path}: ${why}`);
   }
   assert.equal(jwksFetches, 1, "the jwksUri keys were fetched once and cached");
+});
+
+test("RequestAuthentication fromHeaders with prefix, fromParams, outputPayloadToHeader and forwardOriginalToken, through the translation", async () => {
+  const port = proxy.port("locations");
+  const user = await token();
+  const seen = async (path: string, headers: Record<string, string>): Promise<{ status: number; upstream?: http.IncomingHttpHeaders }> => {
+    const before = upstream.requests.length;
+    const res = await request(port, path, { headers });
+    return { status: res.status, upstream: upstream.requests.length > before ? upstream.requests[upstream.requests.length - 1].headers : undefined };
+  };
+
+  const inHeader = await seen("/a", { "x-token": `Token ${user}` });
+  assert.equal(inHeader.status, 200, "the token after the header's prefix is verified");
+  assert.equal(inHeader.upstream?.["x-token"], `Token ${user}`, "forwardOriginalToken: the header reaches the app as it came");
+  const payload = JSON.parse(Buffer.from(String(inHeader.upstream?.["x-jwt-payload"]), "base64url").toString("utf8")) as JWTPayload;
+  assert.equal(payload.sub, "user", "outputPayloadToHeader carries the verified payload");
+  assert.equal(payload.iss, ISSUER);
+
+  const inParam = await seen(`/b?tok=${user}`, {});
+  assert.equal(inParam.status, 200, "fromParams: the token in ?tok= is verified");
+  assert.equal(typeof inParam.upstream?.["x-jwt-payload"], "string");
+
+  assert.equal((await seen("/c", { "x-token": user })).status, 403, "without the prefix the header holds no token, so the request is unauthenticated");
+  assert.equal((await seen("/d", { authorization: `Bearer ${user}` })).status, 403, "with fromHeaders/fromParams set, Authorization is not a token location");
+  assert.equal((await seen("/e", { "x-token": `Token ${await token({}, forger)}` })).status, 401, "a forged token in the configured header");
+  assert.equal((await seen(`/f?tok=${await token({ exp: now() - 3600 })}`, {})).status, 401, "an expired token in the configured parameter");
+
+  const other = await seen("/g", { "x-other-token": await token({ iss: OTHER_ISSUER }) });
+  assert.equal(other.status, 200, "the other issuer's token in its own header");
+  assert.equal(other.upstream?.["x-other-token"], undefined, "without forwardOriginalToken the token header is removed before the app");
+  assert.equal(other.upstream?.["x-jwt-payload"], undefined, "that rule has no outputPayloadToHeader");
 });
