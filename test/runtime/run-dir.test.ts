@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { spawn } from "node:child_process";
@@ -25,8 +25,10 @@ test("run directory: SKIFF_RUN_DIR wins, then XDG_RUNTIME_DIR/skiff, then the te
   assert.match(runDir({}), /skiff-[^/]+$/);
 });
 
-test("state round-trips, and is written whole (JSON), then removed", () => {
-  const dir = join(mkdtempSync(join(tmpdir(), "skiff-state-")), "nested");
+test("state round-trips, and is written whole (JSON), then removed", (t) => {
+  const top = mkdtempSync(join(tmpdir(), "skiff-state-"));
+  t.after(() => rmSync(top, { recursive: true, force: true }));
+  const dir = join(top, "nested");
   writeState(dir, sample(process.pid));
   assert.deepEqual(readState(dir), sample(process.pid));
   assert.doesNotThrow(() => JSON.parse(readFileSync(stateFile(dir), "utf8")));
@@ -34,8 +36,9 @@ test("state round-trips, and is written whole (JSON), then removed", () => {
   assert.equal(readState(dir), undefined);
 });
 
-test("a mesh counts as running only while its process lives; a garbled state is no mesh", () => {
+test("a mesh counts as running only while its process lives; a garbled state is no mesh", (t) => {
   const dir = mkdtempSync(join(tmpdir(), "skiff-state-"));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
   writeState(dir, sample(process.pid));
   assert.equal(runningMesh(dir)?.pid, process.pid);
   // A pid far above any pid_max: the mesh that wrote it is gone.

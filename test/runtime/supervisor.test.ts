@@ -1,12 +1,13 @@
-import { test } from "node:test";
+import { after, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Backoff } from "../../src/runtime/index.ts";
 import { SupervisedProcess } from "../../src/runtime/supervisor.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "skiff-supervisor-"));
+after(() => rmSync(dir, { recursive: true, force: true }));
 
 function script(name: string, body: string): string {
   const file = join(dir, name);
