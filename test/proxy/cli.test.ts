@@ -4,7 +4,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, execFile, type ChildProcess } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
@@ -20,6 +20,7 @@ let child: ChildProcess;
 let admin: string;
 let release: (() => void) | undefined;
 let exitCode: Promise<number | null>;
+let dir: string | undefined;
 
 before(async () => {
   ads = new TestAdsServer();
@@ -32,7 +33,7 @@ before(async () => {
   ads.set("EDS", [loadAssignment("outbound|80||app.default.svc.cluster.local", [app.port])]);
   ads.set("LDS", [httpListener("0.0.0.0_80", { rds: "80" })]);
   ads.set("RDS", [routeConfig("80", [vhost("app.default.svc.cluster.local:80", ["app", "app:80"], [{ name: "default", match: { prefix: "/" }, route: { cluster: "outbound|80||app.default.svc.cluster.local" } }])])]);
-  const dir = mkdtempSync(path.join(tmpdir(), "skiff-proxy-"));
+  dir = mkdtempSync(path.join(tmpdir(), "skiff-proxy-"));
   const file = path.join(dir, "bootstrap.yaml");
   writeFileSync(
     file,
@@ -79,6 +80,7 @@ after(async () => {
   if (child.exitCode === null) child.kill("SIGKILL");
   await ads.stop();
   await app.close();
+  if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
 async function listenerPort(): Promise<number> {

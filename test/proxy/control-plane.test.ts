@@ -4,7 +4,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import net from "node:net";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { ControlPlane } from "../../src/pilot/index.ts";
@@ -14,6 +14,7 @@ import { request, startUpstream, type Upstream } from "./helpers/fixtures.ts";
 let cp: ControlPlane;
 let web: Upstream;
 let gatewayPort: number;
+let dir: string | undefined;
 const proxies: Proxy[] = [];
 
 async function freePort(): Promise<number> {
@@ -40,7 +41,7 @@ before(async () => {
   web = await startUpstream((req, res) => res.end(`web:${req.url}:${req.headers["x-gw"] ?? ""}`));
   // The gateway's port is part of the config (Gateway.servers.port), so pick a free one.
   gatewayPort = await freePort();
-  const dir = mkdtempSync(path.join(tmpdir(), "skiff-mesh-"));
+  dir = mkdtempSync(path.join(tmpdir(), "skiff-mesh-"));
   writeFileSync(
     path.join(dir, "mesh.yaml"),
     `apiVersion: v1
@@ -83,6 +84,7 @@ after(async () => {
   for (const p of proxies) await p.stop();
   await cp.stop();
   await web.close();
+  if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
 test("ingress gateway (router~) under the control plane routes per Gateway + VirtualService", async () => {
