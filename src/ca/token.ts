@@ -12,6 +12,17 @@ import { isValidName, type WorkloadIdentity } from "./spiffe.ts";
 export const RUNTIME_ISSUER = "skiff-runtime";
 export const CA_AUDIENCE = "skiff-ca";
 
+/**
+ * How long the tokens `skiff up` hands its workloads live: a year. The agent re-reads its
+ * token for every certificate request, and the runtime does not re-mint tokens while a
+ * workload runs, so a shorter life would stop a long-running local mesh from rotating
+ * (its certificates would expire with the token). A long life costs nothing here that a
+ * short one would protect: the token file sits, mode 0600, in the same run directory as
+ * the runtime's signing key, and it can buy only a certificate for its own service
+ * account from this mesh's CA. A new `skiff up` mints new tokens.
+ */
+export const RUNTIME_TOKEN_TTL_SECONDS = 365 * 24 * 3600;
+
 declare const verified: unique symbol;
 /**
  * An identity a verifier has checked. Only a TokenVerifier makes these, so MeshCa.sign

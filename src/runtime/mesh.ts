@@ -9,6 +9,7 @@ import { kindInfo, resourceKey, type AnyResource, type Diagnostic, type Resource
 import { MemorySource, ownerOf } from "../config/index.ts";
 import { ControlPlane, translate, type MeshConfig } from "../pilot/index.ts";
 import { agentEnvironment, buildBootstrap, proxyCommand } from "../agent/index.ts";
+import { RUNTIME_TOKEN_TTL_SECONDS } from "../ca/index.ts";
 import { GATEWAY_HTTP_PORT_KEY, withGatewayPorts } from "./gateway-ports.ts";
 import { assignPorts, baseDir, injectionEnabled, planReplica, portsNeeded, prometheusMetadata, workloadEntryFor } from "./plan.ts";
 import { PortAllocator } from "./ports.ts";
@@ -192,8 +193,8 @@ export class LocalMesh {
     const mesh = this.cp.meshCa;
     const tlsPort = this.cp.ports?.xdsTls;
     if (!mesh || tlsPort === undefined) return undefined;
-    // Read for every certificate request; long enough for the rotations of a local session.
-    const token = await mesh.tokens.issue({ namespace, serviceAccount }, { ttlSeconds: 7 * 24 * 3600 });
+    // Read for every certificate request and never re-minted: long-lived (see the constant).
+    const token = await mesh.tokens.issue({ namespace, serviceAccount }, { ttlSeconds: RUNTIME_TOKEN_TTL_SECONDS });
     // A netns sidecar reaches the CA through the bridge, and runs as the proxy user.
     if (inNetns) return this.#netns?.agentEnv(name, mesh.ca.rootsPem(), token);
     return agentEnvironment({ dir: join(this.#opts.runDir, "identity"), name, caAddress: `127.0.0.1:${tlsPort}`, rootsPem: mesh.ca.rootsPem(), token });

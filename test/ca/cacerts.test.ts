@@ -8,32 +8,9 @@ import { execFileSync } from "node:child_process";
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { CaError, MeshCa, RuntimeTokenIssuer, RuntimeTokenVerifier } from "../../src/ca/index.ts";
-import { hasOpenssl, makeCsr, withTempDir } from "./helpers.ts";
+import { hasOpenssl, makeCacerts, makeCsr, withTempDir } from "./helpers.ts";
 
 const skip = !hasOpenssl() && "openssl CLI not installed";
-
-function openssl(cwd: string, ...args: string[]): void {
-  execFileSync("openssl", args, { cwd, stdio: "pipe" });
-}
-
-/** root/ and cluster1/ (an intermediate signed by the root) in cacerts layout; EC keys unless asked for RSA. */
-async function makeCacerts(base: string, intermediateKey: "ec" | "rsa" = "ec"): Promise<string> {
-  const root = join(base, "root");
-  const dir = join(base, "cluster1");
-  await mkdir(root, { recursive: true });
-  await mkdir(dir, { recursive: true });
-  openssl(root, "req", "-x509", "-nodes", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-keyout", "root-key.pem", "-out", "root-cert.pem", "-days", "30", "-subj", "/O=Istio/CN=Root CA", "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign");
-  // Istio's sample intermediate keys are PKCS#1 RSA; ours default to SEC1 EC. Both must load.
-  if (intermediateKey === "rsa") openssl(dir, "genrsa", "-traditional", "-out", "ca-key.pem", "2048");
-  else openssl(dir, "ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "ca-key.pem");
-  openssl(dir, "req", "-new", "-key", "ca-key.pem", "-out", "ca.csr", "-subj", "/O=Istio/CN=Intermediate CA/L=cluster1");
-  await writeFile(join(dir, "ext.cnf"), "basicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign,digitalSignature\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n");
-  openssl(dir, "x509", "-req", "-in", "ca.csr", "-CA", join(root, "root-cert.pem"), "-CAkey", join(root, "root-key.pem"), "-CAcreateserial", "-days", "20", "-extfile", "ext.cnf", "-out", "ca-cert.pem");
-  const rootPem = await readFile(join(root, "root-cert.pem"), "utf8");
-  await writeFile(join(dir, "root-cert.pem"), rootPem);
-  await writeFile(join(dir, "cert-chain.pem"), (await readFile(join(dir, "ca-cert.pem"), "utf8")) + rootPem);
-  return dir;
-}
 
 async function provenIdentity(namespace: string, serviceAccount: string) {
   const issuer = RuntimeTokenIssuer.generate();

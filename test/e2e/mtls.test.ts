@@ -2,13 +2,18 @@
 // over TLS, the runtime hands each sidecar a service-account token, each sidecar's agent
 // gets an SVID and serves it over SDS, and traffic between sidecars is mutual TLS: the
 // server sidecar's inbound listener counts TLS handshakes, and `skiff proxy-config
-// secret` shows the workload's certificate with its SPIFFE ID.
+// secret` shows the workload's certificate with its SPIFFE ID. The mesh runs on the user's
+// own CA: Istio's cacerts files (made with openssl, a root and an intermediate) put in the
+// run directory's ca/ before `skiff up`, so workload chains are leaf, intermediate, root.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { eventually, startMesh } from "./helpers/mesh.ts";
+import { hasOpenssl, makeCacerts } from "../ca/helpers.ts";
+
+const CACERTS = ["ca-cert.pem", "ca-key.pem", "root-cert.pem", "cert-chain.pem"];
 
 const APP = `
 import { createServer, request } from "node:http";
@@ -84,8 +89,12 @@ async function inboundHandshakes(adminPort: number): Promise<number> {
   return stats.stats.filter((s) => /^listener\..*\.ssl\.handshake$/.test(s.name)).reduce((n, s) => n + s.value, 0);
 }
 
-test("skiff up: sidecars get SVIDs from the control plane's CA and talk mutual TLS", { timeout: 120_000 }, async (t) => {
+test("skiff up: sidecars get SVIDs from the control plane's CA (the user's cacerts) and talk mutual TLS", { timeout: 120_000, skip: !hasOpenssl() && "openssl CLI not installed" }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), "skiff-mtls-"));
+  // The user's CA, where `skiff up` keeps its CA: <run dir>/ca (startMesh's run dir is dir/run).
+  const userCa = await makeCacerts(join(dir, "user-ca"));
+  mkdirSync(join(dir, "run", "ca"), { recursive: true });
+  for (const f of CACERTS) copyFileSync(join(userCa, f), join(dir, "run", "ca", f));
   writeFileSync(join(dir, "app.mjs"), APP);
   writeFileSync(join(dir, "mesh.yaml"), mesh(process.execPath));
   const { runDir, port: httpPort, skiff } = await startMesh(t, { dir, files: [join(dir, "mesh.yaml")] });
@@ -107,5 +116,18 @@ test("skiff up: sidecars get SVIDs from the control plane's CA and talk mutual T
   assert.equal(secret.code, 0, secret.stderr);
   assert.match(secret.stdout, /^default\s+Cert Chain\s+ACTIVE\s+true\s+[0-9a-f]+\s+\S+\s+\S+\s+spiffe:\/\/cluster\.local\/ns\/shop\/sa\/sa-back$/m);
   assert.match(secret.stdout, /^ROOTCA\s+CA\s+ACTIVE\s+true/m);
-  assert.match(secret.stdout, /^default\[0\]\s+serial [0-9a-f]+\s+subject ""\s+issuer "O=cluster\.local"/m, "the chain is listed, issued by the mesh root");
+  assert.match(secret.stdout, /^default\[0\]\s+serial [0-9a-f]+\s+subject ""\s+issuer "O=Istio, CN=Intermediate CA, L=cluster1"/m, "the leaf is signed by the user's intermediate");
+  assert.match(secret.stdout, /^default\[1\]\s+serial [0-9a-f]+\s+subject "O=Istio, CN=Intermediate CA, L=cluster1"\s+issuer "O=Istio, CN=Root CA"/m, "the chain carries the intermediate, issued by the user's root");
+  assert.match(secret.stdout, /^ROOTCA\[0\]\s+serial [0-9a-f]+\s+subject "O=Istio, CN=Root CA"/m, "the proxy trusts the user's root-cert.pem");
+
+  // The service-account tokens the runtime handed the sidecars outlive a long session (the
+  // agent needs one for every rotation, and the runtime does not re-mint them).
+  const tokens = readdirSync(join(runDir, "identity")).filter((f) => f.endsWith(".token"));
+  assert.ok(tokens.length >= 2, `one token per sidecar: ${tokens.join(", ")}`);
+  for (const f of tokens) {
+    const payload = JSON.parse(Buffer.from(readFileSync(join(runDir, "identity", f), "utf8").split(".")[1], "base64url").toString("utf8")) as { exp: number; sub: string };
+    assert.match(payload.sub, /^system:serviceaccount:(shop|istio-system):/);
+    const daysLeft = (payload.exp * 1000 - Date.now()) / 86_400_000;
+    assert.ok(daysLeft > 300, `${f} expires in ${daysLeft.toFixed(1)} days; a mesh left running would stop rotating then`);
+  }
 });
