@@ -19,7 +19,7 @@ import { start, stop, waitForOutput, freePort, sleep, type Started } from "../li
 import { totalCpuSeconds, peakRssMb, rssMb } from "../lib/proc.ts";
 import { round } from "../lib/stats.ts";
 import * as conf from "../dataplane/configs.ts";
-import { proxyCommand } from "../../src/agent/index.ts";
+import { buildBootstrap, processSidecarMetadata, proxyCommand } from "../../src/agent/index.ts";
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const argv = process.argv.slice(2);
@@ -82,7 +82,9 @@ async function main(): Promise<void> {
     const cp = launch(start("skiff control-plane", LOAD_CPU, process.execPath, [skiff, "control-plane", "-f", path.join(dir, "mesh.yaml"), "--xds-port", "0", "--monitoring-port", "0"], env));
     const xdsPort = Number((await waitForOutput(cp, /xDS on [\d.]+:(\d+)/))[1]);
     const file = path.join(dir, "sidecar.bootstrap.json");
-    writeFileSync(file, JSON.stringify(conf.sidecarBootstrap({ name: "upstream-0", app: "upstream", xdsPort, httpProxyPort: ports.httpProxy, appPorts: { [ports.inbound]: ports.upstream } })));
+    // The bootstrap `skiff up` writes for a process-mode sidecar (src/agent).
+    const metadata = processSidecarMetadata({ labels: { app: "upstream" }, namespace: "default", serviceAccount: "upstream", workloadName: "upstream", httpProxyPort: ports.httpProxy, appPorts: { [ports.inbound]: ports.upstream } });
+    writeFileSync(file, JSON.stringify(buildBootstrap({ kind: "sidecar", name: "upstream-0", namespace: "default", address: "127.0.0.1", xdsAddress: `127.0.0.1:${xdsPort}`, adminPort: 0, metadata })));
     const args = sidecarArgs(file);
     const t0 = Date.now();
     const sidecar = launch(start("skiff proxy", PROXY_CPU, process.execPath, args, env));
@@ -94,7 +96,7 @@ async function main(): Promise<void> {
     });
     // At rest: start-up, xDS and one request done, then a quiet moment.
     await sleep(2000);
-    const rest = { rss_mb: round(rssMb(sidecar.pid), 1), ...rssParts(sidecar.pid) };
+    const rest = { rss_mb: round(rssMb(sidecar.pid), 1), ...rssParts(sidecar.pid), peak_rss_mb: round(peakRssMb(sidecar.pid), 1) };
     if (snapshotDir) await heapSnapshot(sidecar.pid, snapshotDir);
     const load = await openLoop(ports.inbound, sidecar.pid);
     const result = {

@@ -2,7 +2,12 @@
 // runs Skiff's proxy (sidecar or gateway, from the node id) driven by xDS.
 import { parseArgs } from "node:util";
 import { BootstrapError, Logger, Proxy, loadBootstrap, parseBootstrap, type Bootstrap, type LogLevel } from "../../proxy/index.ts";
-import { AGENT_ENV, agentSettingsFromEnv, startWorkloadAgent, type RunningWorkloadAgent } from "../../agent/index.ts";
+// Only the type: the agent (X.509, the CA client, SDS: ~4.5 MB of heap) is imported when
+// mesh mTLS is configured, so a plaintext sidecar does not carry it.
+import type { RunningWorkloadAgent } from "../../agent/index.ts";
+
+/** The agent's AGENT_ENV.caAddress, repeated here so that checking it loads nothing. */
+const CA_ADDRESS_ENV = "SKIFF_CA_ADDRESS";
 
 export const summary = "run Skiff's proxy (sidecar or gateway) driven by xDS";
 
@@ -17,7 +22,7 @@ const USAGE = `usage: skiff proxy [--bootstrap FILE] [--node-id ID] [--xds-addre
 Without --bootstrap, --node-id and --xds-address are required.
 SIGTERM drains listeners (in-flight requests finish), then exits.
 
-Mesh mTLS: with ${AGENT_ENV.caAddress}, ${AGENT_ENV.caRootFile} and ${AGENT_ENV.tokenFile} in the environment
+Mesh mTLS: with ${CA_ADDRESS_ENV}, SKIFF_CA_ROOT_FILE and SKIFF_TOKEN_FILE in the environment
 the workload agent runs beside the proxy: it gets and rotates the workload's certificate
 from the mesh CA and serves it to the proxy over SDS (the sds-grpc cluster).`;
 
@@ -71,10 +76,13 @@ export async function run(args: string[]): Promise<number> {
   let agent: RunningWorkloadAgent | undefined;
   try {
     const meta = bootstrap.node.metadata as { NAMESPACE?: string; SERVICE_ACCOUNT?: string };
-    const settings = agentSettingsFromEnv(process.env, { namespace: meta.NAMESPACE, serviceAccount: meta.SERVICE_ACCOUNT });
-    if (settings) {
-      agent = await startWorkloadAgent({ ...settings, log: (level, msg) => logger.log(level, `agent: ${msg}`) });
-      bootstrap.sdsAddress ??= agent.sdsAddress;
+    if (process.env[CA_ADDRESS_ENV]) {
+      const { agentSettingsFromEnv, startWorkloadAgent } = await import("../../agent/index.ts");
+      const settings = agentSettingsFromEnv(process.env, { namespace: meta.NAMESPACE, serviceAccount: meta.SERVICE_ACCOUNT });
+      if (settings) {
+        agent = await startWorkloadAgent({ ...settings, log: (level, msg) => logger.log(level, `agent: ${msg}`) });
+        bootstrap.sdsAddress ??= agent.sdsAddress;
+      }
     }
   } catch (err) {
     console.error(`skiff proxy: ${(err as Error).message}`);
