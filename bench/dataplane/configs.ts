@@ -156,16 +156,20 @@ spec:
 }
 
 /**
- * The meshConfig of the Skiff paths with telemetry on (`--telemetry off` runs without one,
- * Skiff's default: no telemetry filters). Istio's prometheus metrics
- * (the stats filter, `defaultProviders.metrics`) and access logs in Istio's default TEXT
- * format to a file. WHY a file and not /dev/stdout: a proxy writing to a pipe makes the
- * bench drain megabytes through its own process (sharing a core with the load
- * generator), while a file is what an operator with `accessLogFile` gets, costs the proxy
- * the same formatting and buffered writes, and lets the bench count lines per path.
+ * The meshConfig of the Skiff paths. Telemetry on (the issue's target condition): Istio's
+ * prometheus metrics (the stats filter; `defaultProviders.metrics`, also Istio's and
+ * Skiff's default) and access logs in Istio's default TEXT format to a file. Off: no
+ * telemetry filter at all (`metrics: []`, no access log). Tracing is off in both: the
+ * bench runs no trace collector, and Istio's default (1 % to zipkin.istio-system:9411)
+ * would send spans nowhere. WHY the access log goes to a file and not /dev/stdout: a proxy
+ * writing to a pipe makes the bench drain megabytes through its own process (sharing a
+ * core with the load generator), while a file is what an operator with `accessLogFile`
+ * gets, costs the proxy the same formatting and buffered writes, and lets the bench count
+ * lines per path.
  */
-export function telemetryMeshConfigYaml(accessLogFile: string): string {
-  return `accessLogFile: ${JSON.stringify(accessLogFile)}
+export function meshConfigYaml(o: { telemetry: boolean; accessLogFile: string }): string {
+  if (!o.telemetry) return "enableTracing: false\ndefaultProviders:\n  metrics: []\n";
+  return `accessLogFile: ${JSON.stringify(o.accessLogFile)}
 accessLogEncoding: TEXT
 enableTracing: false
 defaultProviders:

@@ -24,7 +24,7 @@ import { round } from "../lib/stats.ts";
 import { summarizeProfile, formatProfileSummary } from "../lib/cpuprofile.ts";
 import * as conf from "./configs.ts";
 import { markdownTable, type PathResult, type DataplaneResults } from "./report.ts";
-import { mtlsProblems, telemetryProblems, type ProxyStats } from "./verify.ts";
+import { REQUESTS_METRIC, mtlsProblems, parsePrometheus, sumSeries, telemetryProblems, type ProxyStats } from "./verify.ts";
 import { agentEnvironment, AGENT_ENV } from "../../src/agent/index.ts";
 import { RuntimeTokenIssuer } from "../../src/ca/index.ts";
 
@@ -115,11 +115,8 @@ async function main(): Promise<void> {
     // mTLS pair whose agents get SPIFFE certificates from the control plane's CA.
     writeFileSync(path.join(dir, "mesh.yaml"), conf.meshYaml({ plainInbound: ports.serverInbound, mtlsInbound: ports.mtlsServerInbound }));
     const accessLog = path.join(dir, "access.log");
-    const meshConfigArgs: string[] = [];
-    if (TELEMETRY) {
-      writeFileSync(path.join(dir, "mesh-config.yaml"), conf.telemetryMeshConfigYaml(accessLog));
-      meshConfigArgs.push("--mesh-config", path.join(dir, "mesh-config.yaml"));
-    }
+    writeFileSync(path.join(dir, "mesh-config.yaml"), conf.meshConfigYaml({ telemetry: TELEMETRY, accessLogFile: accessLog }));
+    const meshConfigArgs = ["--mesh-config", path.join(dir, "mesh-config.yaml")];
     const skiff = path.join(repo, "bin/skiff.js");
     const caDir = path.join(dir, "ca");
     const cp = launch(start("skiff control-plane", LOAD_CPU, process.execPath, [skiff, "control-plane", "-f", path.join(dir, "mesh.yaml"), "--xds-port", "0", "--monitoring-port", "0", "--xds-tls-port", "0", "--ca-dir", caDir, ...meshConfigArgs]));
@@ -291,6 +288,12 @@ async function checkPath(p: PathDef, accessLog: string): Promise<string> {
     const after = await Promise.all(sidecars.map(proxyStats));
     problems.push(...telemetryProblems({ path: p.name, requests, proxies: after, before, accessLogLinesAdded: lineCount(accessLog) - logBefore }));
     verified.push(`${requests} requests counted in istio_requests_total by each of its ${sidecars.length} proxies and ${lineCount(accessLog) - logBefore} access log lines`);
+  } else {
+    // Off must really be off, or the comparison with the run with telemetry means nothing.
+    const counted = (await Promise.all(sidecars.map(proxyStats))).reduce((n, s) => n + sumSeries(parsePrometheus(s.prometheus), REQUESTS_METRIC), 0);
+    if (counted > 0) problems.push(`${p.name}: telemetry is off, yet its proxies counted ${counted} requests in ${REQUESTS_METRIC}`);
+    if (lineCount(accessLog) > 0) problems.push(`${p.name}: telemetry is off, yet ${accessLog} has lines`);
+    verified.push("no istio_requests_total, no access log");
   }
   if (isMtls) {
     const [client, server] = sidecars;
