@@ -144,12 +144,24 @@ export class SimulatedSidecar {
   }
 }
 
+/** Envoy's default initial_stream_window_size and initial_connection_window_size. */
+const ENVOY_WINDOW = 256 * 1024 * 1024;
+
 /** gRPC clients sharing a few HTTP/2 connections (one per `perChannel` streams). */
 export function makeClients(port: number, count: number, perChannel: number): grpc.Client[] {
   const channels: grpc.Client[] = [];
   for (let i = 0; i < Math.ceil(count / perChannel); i++) {
     // A distinct option keeps grpc-js from sharing one subchannel among all clients.
-    channels.push(new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), { "grpc.max_receive_message_length": -1, "skiff.bench.channel": i } as grpc.ChannelOptions));
+    // HTTP/2 flow-control windows as Envoy's defaults (256 MiB per stream and connection):
+    // with grpc-js's 64 KiB, 50 streams would share 64 KiB per round trip, a limit of
+    // this simulator that real sidecars (one connection each, large windows) do not have.
+    channels.push(
+      new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), {
+        "grpc.max_receive_message_length": -1,
+        "grpc-node.flow_control_window": ENVOY_WINDOW,
+        "skiff.bench.channel": i,
+      } as grpc.ChannelOptions),
+    );
   }
   return Array.from({ length: count }, (_, i) => channels[Math.floor(i / perChannel)]);
 }
