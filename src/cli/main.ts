@@ -35,9 +35,14 @@ function usage(): string {
 
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
-  if (name === undefined || name === "help" || name === "--help" || name === "-h") {
+  if (name === undefined) {
+    // No command is a usage error like any other (src/cli/command.ts): stderr, exit 2.
+    console.error(`skiff: no command given\n\n${usage()}`);
+    return 2;
+  }
+  if (name === "help" || name === "--help" || name === "-h") {
     console.log(usage());
-    return name === undefined ? 2 : 0;
+    return 0;
   }
   if (name === "--version") return main(["version"]);
   const load = commands[name];

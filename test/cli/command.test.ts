@@ -37,6 +37,17 @@ test("--help and -h print the command's usage on stdout and exit 0", async (t) =
   }
 });
 
+test("skiff alone is a usage error (stderr, exit 2); skiff --help lists the commands (stdout, exit 0)", async (t) => {
+  const none = await skiff(t, []);
+  assert.equal(none.code, 2);
+  assert.equal(none.stdout, "");
+  assert.match(none.stderr, /^skiff: no command given\n\nusage: skiff <command> \[options\]\n/);
+  const help = await skiff(t, ["--help"]);
+  assert.equal(help.code, 0);
+  assert.equal(help.stderr, "");
+  for (const name of COMMANDS) assert.match(help.stdout, new RegExp(`^  ${name}$`, "m"));
+});
+
 test("an unknown flag exits 2 naming the flag, then the usage", async (t) => {
   for (const name of COMMANDS) {
     const r = await skiff(t, [name, "--frobnicate"]);
