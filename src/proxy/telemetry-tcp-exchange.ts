@@ -86,6 +86,7 @@ export function readExchange(socket: Socket, timeoutMs = DEFAULT_READ_TIMEOUT_MS
       socket.off("data", onData);
       socket.off("end", onEnd);
       socket.off("close", onEnd);
+      socket.off("error", onEnd);
       socket.pause();
       // After 'end' a stream takes nothing back: a peer that closed mid-preamble loses those bytes.
       if (rest.length > 0 && !ended) socket.unshift(rest);
@@ -108,5 +109,7 @@ export function readExchange(socket: Socket, timeoutMs = DEFAULT_READ_TIMEOUT_MS
     socket.on("data", onData);
     socket.once("end", onEnd);
     socket.once("close", onEnd);
+    // A reset while waiting must not be an unhandled 'error' (tcpProxy's handlers come after).
+    socket.once("error", onEnd);
   });
 }

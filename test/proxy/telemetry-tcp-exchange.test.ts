@@ -15,7 +15,7 @@ import { meshDownstreamSocket, meshUpstreamSocket, meshSni } from "../../src/pil
 import { tcpMetadataExchange } from "../../src/pilot/translate/telemetry/stats.ts";
 import { STATS_FILTER, statsConfig } from "../../src/pilot/translate/telemetry/index.ts";
 import { parseExposition } from "../../src/telemetry/index.ts";
-import { decodeExchange, encodeExchange, PEER_EXCHANGE_MAGIC } from "../../src/proxy/telemetry-tcp-exchange.ts";
+import { decodeExchange, encodeExchange, readExchange, PEER_EXCHANGE_MAGIC } from "../../src/proxy/telemetry-tcp-exchange.ts";
 import { withTempDir } from "../ca/helpers.ts";
 import { staticCluster, T, type Json } from "./helpers/fixtures.ts";
 
@@ -180,4 +180,51 @@ test("a plaintext TCP connection gets no preamble: the app sees only its bytes a
       await new Promise<void>((r) => app.close(() => r()));
     }
   });
+});
+
+test("reading a preamble: the bytes after it stay in the stream; a wrong magic leaves everything; a reset is no crash", { timeout: 30_000 }, async () => {
+  const server = net.createServer();
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const port = (server.address() as net.AddressInfo).port;
+  const accept = () => new Promise<net.Socket>((r) => server.once("connection", r));
+  const rest = async (s: net.Socket): Promise<string> => {
+    let got = "";
+    s.setEncoding("utf8");
+    s.on("data", (c: string) => (got += c));
+    // readExchange leaves the socket paused (for whoever pipes it next): resume to read on.
+    s.resume();
+    await new Promise<void>((r) => s.once("end", () => r()));
+    return got;
+  };
+  try {
+    // A preamble split over two writes, payload right behind it.
+    const preamble = encodeExchange(CLIENT_ID, { WORKLOAD_NAME: "orders" });
+    let conn = accept();
+    let client = net.connect(port, "127.0.0.1");
+    client.write(preamble.subarray(0, 5));
+    setTimeout(() => client.end(Buffer.concat([preamble.subarray(5), Buffer.from("payload")])), 50);
+    let s = await conn;
+    const peer = await readExchange(s);
+    assert.equal(peer?.metadata.WORKLOAD_NAME, "orders");
+    assert.equal(await rest(s), "payload");
+
+    // Not a preamble: everything read is given back.
+    conn = accept();
+    client = net.connect(port, "127.0.0.1");
+    client.end("GET / HTTP/1.1\r\n\r\n");
+    s = await conn;
+    assert.equal(await readExchange(s), undefined);
+    assert.equal(await rest(s), "GET / HTTP/1.1\r\n\r\n");
+
+    // The peer resets half-way: undefined, and no unhandled error.
+    conn = accept();
+    client = net.connect(port, "127.0.0.1");
+    client.write(preamble.subarray(0, 6));
+    s = await conn;
+    const pending = readExchange(s);
+    setTimeout(() => client.resetAndDestroy(), 50);
+    assert.equal(await pending, undefined);
+  } finally {
+    server.close();
+  }
 });
