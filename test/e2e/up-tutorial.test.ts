@@ -5,7 +5,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFile, spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -49,6 +49,8 @@ test("the tutorial in process mode: ingress, the app, feedback, canary 90/10 and
     await exited;
     if (state) sweepStale(state);
   });
+  // Registered after the stop above, so it runs after it: the mesh is gone before its run directory.
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
   for (let i = 0; i < 1200 && !/skiff up: (ready|not ready)/.test(output) && up.exitCode === null; i++) await new Promise((r) => setTimeout(r, 100));
   assert.match(output, /skiff up: ready/, output);
 
