@@ -9,7 +9,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFile, spawn } from "node:child_process";
-import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -79,6 +79,8 @@ test("the tutorial in netns mode: capture, VIPs and DNS; ingress, the app, feedb
     }
     await cleanupNetns(TAG);
   });
+  // Registered after the stop above, so it runs after it: the mesh is gone before its run directory.
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
   for (let i = 0; i < 1500 && !/skiff up: (ready|not ready)/.test(output) && up.exitCode === null; i++) await new Promise((r) => setTimeout(r, 100));
   assert.match(output, /skiff up: ready/, output);
 
@@ -230,6 +232,7 @@ test("a netns mesh killed outright: the next skiff up --netns stops its processe
     if (state) sweepStale(state);
     await cleanupNetns(TAG);
   });
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
 
   const first = await start();
   running.push(first);
@@ -252,8 +255,9 @@ test("a netns mesh killed outright: the next skiff up --netns stops its processe
   assert.deepEqual(await listNetns(TAG), { namespaces: [], links: [], iptablesChains: [], etcDirs: [] });
 });
 
-test("skiff up --netns run by an ordinary user is refused at once, saying why and how to run instead", { skip, timeout: 60_000 }, async () => {
+test("skiff up --netns run by an ordinary user is refused at once, saying why and how to run instead", { skip, timeout: 60_000 }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), "skiff-netns-user-"));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
   chmodSync(dir, 0o777);
   // nobody (65534): the checkout is world-readable; the run directory is the user's own.
   const r = await exec("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", "env", `SKIFF_RUN_DIR=${join(dir, "run")}`, `HOME=${dir}`, process.execPath, SKIFF, "up", "--netns", "-f", join(SAMPLES, "mesh.yaml"), "--port", String(await kernelFreePort())]);
