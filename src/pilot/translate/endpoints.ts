@@ -7,6 +7,7 @@ import { parseClusterName } from "./context.ts";
 import { socketAddress } from "./envoy-json.ts";
 import { parseLocality } from "./hosts.ts";
 import type { EnvoyJson } from "./types.ts";
+import { endpointTlsModes } from "./security/index.ts";
 
 /** Labels a subset selects by; undefined when the DestinationRule has no such subset. */
 export function subsetLabels(view: ProxyView, host: string, subset: string): Record<string, string> | undefined {
@@ -91,10 +92,12 @@ export function loadAssignment(clusterName: string, endpoints: readonly Endpoint
  */
 export function buildEndpoints(view: ProxyView, clusterNames: readonly string[]): EnvoyJson[] {
   const out: EnvoyJson[] = [];
+  // PeerAuthentication DISABLE on a workload or port: its endpoints say tlsMode disabled.
+  const tlsModes = endpointTlsModes(view);
   for (const name of [...new Set(clusterNames)].sort()) {
     const parsed = parseClusterName(name);
     if (!parsed || parsed.direction !== "outbound") continue;
-    out.push(loadAssignment(name, clusterEndpoints(view, parsed.host, parsed.port, parsed.subset)));
+    out.push(loadAssignment(name, clusterEndpoints(view, parsed.host, parsed.port, parsed.subset).map(tlsModes)));
   }
   return out;
 }

@@ -15,7 +15,7 @@ import { httpRbacFilters, networkRbacFilters } from "./rbac.ts";
 
 export { ROOT_SECRET, WORKLOAD_SECRET, spiffeId, meshSni } from "./identity.ts";
 export type { ChainKind, EffectiveMtls } from "./peer-authentication.ts";
-export { peerAuthnModes, namespaceMtlsMode } from "./peer-authentication.ts";
+export { peerAuthnModes, namespaceMtlsMode, endpointTlsModes } from "./peer-authentication.ts";
 export { rulePolicy } from "./rbac-rules.ts";
 export { AUTHN_METADATA_FILTER } from "./rbac-matchers.ts";
 

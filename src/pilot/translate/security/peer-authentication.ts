@@ -5,7 +5,9 @@
 // next; nothing at all is PERMISSIVE. `portLevelMtls` of the workload policy overrides
 // one port (UNSET there inherits the workload's mode).
 import type { MtlsMode } from "../../../api/kinds.ts";
+import type { Endpoint } from "../../../registry/types.ts";
 import type { ProxyView } from "../context.ts";
+import { proxyView } from "../context.ts";
 import type { EnvoyJson, TranslationProblem } from "../types.ts";
 import { MESH_ALPN, MESH_CLIENT_ALPN, MESH_HTTP_ALPN, meshDownstreamSocket } from "./identity.ts";
 import type { SelectedPolicy } from "./selection.ts";
@@ -77,6 +79,49 @@ export function namespaceMtlsMode(view: ProxyView, namespace: string): Effective
   const ns = plain.find((p) => (p.metadata.namespace ?? "default") === namespace);
   const mesh = plain.find((p) => (p.metadata.namespace ?? "default") === root);
   return resolve([declared(ns?.spec.mtls?.mode), declared(mesh?.spec.mtls?.mode)]);
+}
+
+/** Whether any PeerAuthentication turns mTLS off, at any level or port. */
+function anyDisable(view: ProxyView): boolean {
+  return policiesOfKind(view, "PeerAuthentication").some(
+    (p) => p.spec.mtls?.mode === "DISABLE" || Object.values(p.spec.portLevelMtls ?? {}).some((m) => m.mode === "DISABLE"),
+  );
+}
+
+/**
+ * The endpoint's metadata as auto-mTLS clients should see it: an endpoint with a sidecar
+ * whose own PeerAuthentication (workload policy, or its port's portLevelMtls) is DISABLE
+ * accepts only plaintext, so it is marked `tlsMode: disabled` and clients send plaintext
+ * to it (Istio's endpoint mtlsChecker). The namespace/mesh levels are also decided here
+ * per endpoint; `namespaceMtlsMode` already keeps such whole clusters plaintext.
+ */
+export function endpointTlsModes(view: ProxyView): (ep: Endpoint) => Endpoint {
+  if (!anyDisable(view)) return (ep) => ep;
+  const modes = new Map<string, PeerAuthnModes>();
+  return (ep) => {
+    if (ep.tlsMode !== "istio") return ep;
+    // The endpoint's workload as a proxy of its own, so its policies are selected the way
+    // its own sidecar's are (selector, targetRef, namespace, mesh; Istio's precedence).
+    const key = `${ep.namespace}\u0000${ep.address}\u0000${JSON.stringify(ep.labels)}`;
+    let workload = modes.get(key);
+    if (!workload) {
+      const node = {
+        id: `sidecar~${ep.address}~${ep.workloadName}.${ep.namespace}~${ep.namespace}.svc.${view.ctx.mesh.domain}`,
+        type: "sidecar" as const,
+        ipAddresses: [ep.address],
+        podName: `${ep.workloadName}.${ep.namespace}`,
+        namespace: ep.namespace,
+        labels: ep.labels,
+        serviceAccount: ep.serviceAccount,
+        workloadName: ep.workloadName,
+        metadata: {},
+      };
+      // Problems of the endpoint's policies are its own sidecar's to report.
+      workload = peerAuthnModes(proxyView(view.ctx, node), []);
+      modes.set(key, workload);
+    }
+    return workload.modeFor(ep.port) === "DISABLE" ? { ...ep, tlsMode: "disabled" } : ep;
+  };
 }
 
 /** What a chain serves, so the TLS twin can match the ALPN a mesh client sends for it. */

@@ -4,6 +4,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { namespaceMtlsMode, peerAuthnModes } from "../../../../src/pilot/translate/security/index.ts";
+import { translate } from "../../../../src/pilot/translate/index.ts";
 import type { EffectiveMtls } from "../../../../src/pilot/translate/security/index.ts";
 import { pa, viewOf } from "./view.ts";
 
@@ -99,4 +100,55 @@ test("a second workload policy and a namespace portLevelMtls are reported", () =
     problems,
   );
   assert.deepEqual(problems.map((p) => p.resource).sort(), ["PeerAuthentication/default/b", "PeerAuthentication/default/default"]);
+});
+
+// The client side per endpoint (Istio's mtlsChecker): a workload whose own policy, or its
+// port's portLevelMtls, is DISABLE serves plaintext only, so auto-mTLS clients must send
+// plaintext to that endpoint, or every connection would fail.
+const ENDPOINTS = `---
+apiVersion: v1
+kind: Service
+metadata: {name: reviews, namespace: default}
+spec:
+  selector: {app: reviews}
+  ports: [{name: http, port: 9080}, {name: tcp-db, port: 9090}]
+---
+apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata: {name: reviews-v1, namespace: default}
+spec: {address: 10.0.1.1, labels: {app: reviews, version: v1, security.istio.io/tlsMode: istio}, serviceAccount: r1}
+---
+apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata: {name: reviews-v2, namespace: default}
+spec: {address: 10.0.1.2, labels: {app: reviews, version: v2, security.istio.io/tlsMode: istio}, serviceAccount: r2}
+---
+apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata: {name: reviews-legacy, namespace: default}
+spec: {address: 10.0.1.3, labels: {app: reviews, version: v3}, serviceAccount: legacy}
+`;
+
+/** tlsMode of each endpoint address in the client's EDS for one reviews port. */
+function clientTlsModes(yaml: string, port: number): Record<string, string> {
+  const view = viewOf(ENDPOINTS + yaml, { namespace: "client", labels: { app: "client" } });
+  const eds = translate(view.ctx.snapshot, view.proxy).resources.endpoints.find((e) => e.cluster_name === `outbound|${port}||reviews.default.svc.cluster.local`);
+  assert.ok(eds, `no EDS for reviews:${port}`);
+  const out: Record<string, string> = {};
+  for (const loc of eds.endpoints as Array<{ lb_endpoints: Array<{ endpoint: { address: { socket_address: { address: string } } }; metadata: { filter_metadata: Record<string, { tlsMode?: string }> } }> }>) {
+    for (const lb of loc.lb_endpoints) out[lb.endpoint.address.socket_address.address] = String(lb.metadata.filter_metadata["envoy.transport_socket_match"].tlsMode);
+  }
+  return out;
+}
+
+test("auto mTLS per endpoint: a workload or port whose PeerAuthentication is DISABLE gets plaintext from clients", () => {
+  assert.deepEqual(clientTlsModes("", 9080), { "10.0.1.1": "istio", "10.0.1.2": "istio", "10.0.1.3": "disabled" }, "no policy: sidecars get mTLS");
+  const policies =
+    pa("v1-off", "default", "  selector: {matchLabels: {version: v1}}\n  mtls: {mode: DISABLE}") +
+    pa("v2-db-off", "default", '  selector: {matchLabels: {version: v2}}\n  mtls: {mode: STRICT}\n  portLevelMtls:\n    "9090": {mode: DISABLE}') +
+    pa("elsewhere", "other", "  selector: {matchLabels: {app: reviews}}\n  mtls: {mode: DISABLE}");
+  assert.deepEqual(clientTlsModes(policies, 9080), { "10.0.1.1": "disabled", "10.0.1.2": "istio", "10.0.1.3": "disabled" }, "v1's own policy turns it off; v2's port 9080 stays STRICT");
+  assert.deepEqual(clientTlsModes(policies, 9090), { "10.0.1.1": "disabled", "10.0.1.2": "disabled", "10.0.1.3": "disabled" }, "v2's portLevelMtls turns its port 9090 off");
+  const meshOff = pa("default", "istio-system", "  mtls: {mode: DISABLE}") + pa("v2-on", "default", "  selector: {matchLabels: {version: v2}}\n  mtls: {mode: UNSET}");
+  assert.deepEqual(clientTlsModes(meshOff, 9080)["10.0.1.2"], "disabled", "UNSET inherits the mesh's DISABLE");
 });
