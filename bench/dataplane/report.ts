@@ -100,7 +100,8 @@ export const TARGETS = { cpuRatioToHaproxy: 2, mtlsP90AddedMs: 0.5, mtlsP99Added
 
 /**
  * Each data-plane target this run can judge, with by how much it is met or missed
- * ("missed by 1.75×" = the figure must shrink by that factor to meet it).
+ * ("missed by 1.75×" = the figure must shrink by that factor to meet it; latency: the ms
+ * over the limit).
  */
 export function targetVerdicts(out: DataplaneResults): TargetVerdict[] {
   const p = out.paths;
@@ -120,7 +121,8 @@ export function targetVerdicts(out: DataplaneResults): TargetVerdict[] {
       const target = `mTLS mesh path ${q} added over direct at 1,000 rps < ${limit} ms`;
       // No latency at all means no request came back in the measured window: not met.
       if (!Number.isFinite(added)) v.push({ target, measured: "no request answered in the measured window", verdict: "**missed** (no answer)", met: false });
-      else v.push({ target, measured: `${plus(m[`${q}_ms`], p.direct[`${q}_ms`])} ms`, ...judge(Math.max(added, 0), limit, true) });
+      // Latency misses are told in ms over the limit: a ratio to a sub-ms limit reads as noise.
+      else v.push({ target, measured: `${plus(m[`${q}_ms`], p.direct[`${q}_ms`])} ms`, met: added < limit, verdict: added < limit ? `met (${f(Math.max(added, 0), 3)} of ${limit} ms)` : `**missed by ${f(added - limit, 3)} ms**` });
     }
   }
   const skiff = Object.entries(p).filter(([n]) => n.startsWith("skiff-"));

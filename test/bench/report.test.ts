@@ -23,8 +23,8 @@ test("targets: CPU ratio, mTLS latency added and RSS, with by how much each is m
     v.map((t) => [t.met, t.measured, t.verdict]),
     [
       [false, "0.350 vs 0.100 CPU-s / 1k requests: 3.50×", "**missed by 1.75×**"],
-      [true, "+0.300 ms", "met (0.60× of the limit)"],
-      [false, "+3.000 ms", "**missed by 3.00×**"],
+      [true, "+0.300 ms", "met (0.300 of 0.5 ms)"],
+      [false, "+3.000 ms", "**missed by 2.000 ms**"],
       [false, "120.0 MB (largest single Skiff proxy, skiff-mesh-mtls)", "**missed by 2.00×**"],
     ],
   );
