@@ -1,6 +1,7 @@
 // What the tutorial walks (process mode and netns mode) ask of the gateway: plain HTTP
 // calls, bounded polling, and counting which sa-logic version answered.
 import assert from "node:assert/strict";
+import { eventually as poll } from "./mesh.ts";
 
 export interface Reply {
   status: number;
@@ -19,18 +20,8 @@ export async function call(port: number, path: string, body?: unknown): Promise<
 }
 
 /** Polls `fn` every 200 ms until `check` passes (at most `tries` times); the last value, or the last error. */
-export async function eventually<T>(fn: () => Promise<T>, check: (v: T) => boolean, tries = 150): Promise<T> {
-  let error: unknown;
-  for (let i = 0; i < tries; i++) {
-    try {
-      const value = await fn();
-      if (check(value) || i === tries - 1) return value;
-    } catch (err) {
-      error = err;
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw error;
+export function eventually<T>(fn: () => Promise<T>, check: (v: T) => boolean, tries = 150): Promise<T> {
+  return poll(fn, check, tries);
 }
 
 /** The sa-logic version that answered one sentiment request (gateway → sa-webapp → sa-logic). */
