@@ -27,6 +27,13 @@ export const AGENT_ENV = {
    * watch rotations happen; the CA still refuses anything above its maximum.
    */
   certTtl: "SKIFF_CERT_TTL",
+  /**
+   * Optional: `host:port` of the control plane's xDS over TLS (Istio's discovery address,
+   * 15012, which serves the CA too). When set, the proxy fetches its configuration there,
+   * verifying the server against the mesh root, instead of at the bootstrap's plaintext
+   * address (as pilot-agent dials istiod over TLS for Envoy).
+   */
+  xdsAddress: "SKIFF_XDS_ADDRESS",
 } as const;
 
 /** Below this, a half-life rotation would come faster than the agent's 1 s rotation floor. */
@@ -54,12 +61,16 @@ export interface WorkloadAgentOptions {
   socketPath: string;
   /** Certificate lifetime to ask the CA for; the CertManager's 24 h default when absent. */
   certTtlSeconds?: number;
+  /** Where the proxy fetches xDS over TLS (verified against `rootsPem`); absent: the bootstrap's address. */
+  xdsAddress?: string;
   log: CertLogFn;
 }
 
 export interface RunningWorkloadAgent {
   /** gRPC target of the SDS server, for the bootstrap's sds-grpc cluster. */
   sdsAddress: string;
+  /** xDS over TLS for the proxy (AGENT_ENV.xdsAddress), with the root to verify the control plane against. */
+  xds?: { address: string; rootsPem: string };
   certs: CertManager;
   stop(): Promise<void>;
 }
@@ -79,8 +90,10 @@ export function agentSettingsFromEnv(env: NodeJS.ProcessEnv, identity: { namespa
     throw new Error(`cannot read ${AGENT_ENV.caRootFile} ${rootFile}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
   const ttl = env[AGENT_ENV.certTtl];
+  const xdsAddress = env[AGENT_ENV.xdsAddress];
   return {
     caAddress,
+    ...(xdsAddress ? { xdsAddress } : {}),
     rootsPem,
     tokenFile,
     ...(ttl ? { certTtlSeconds: parseCertTtl(ttl) } : {}),
@@ -119,6 +132,7 @@ export async function startWorkloadAgent(opts: WorkloadAgentOptions): Promise<Ru
   first();
   return {
     sdsAddress: `unix:${opts.socketPath}`,
+    ...(opts.xdsAddress ? { xds: { address: opts.xdsAddress, rootsPem: opts.rootsPem } } : {}),
     certs,
     stop: async () => {
       stopped = true;
@@ -139,5 +153,6 @@ export async function agentEnvironment(opts: { dir: string; name: string; caAddr
   const tokenFile = join(opts.dir, `${opts.name}.token`);
   await writeFile(rootFile, opts.rootsPem, { mode: 0o644 });
   await writeFile(tokenFile, opts.token, { mode: 0o600 });
-  return { [AGENT_ENV.caAddress]: opts.caAddress, [AGENT_ENV.caRootFile]: rootFile, [AGENT_ENV.tokenFile]: tokenFile };
+  // The TLS port serves xDS and the CA alike (Istio's 15012): the proxy fetches its config there too.
+  return { [AGENT_ENV.caAddress]: opts.caAddress, [AGENT_ENV.xdsAddress]: opts.caAddress, [AGENT_ENV.caRootFile]: rootFile, [AGENT_ENV.tokenFile]: tokenFile };
 }

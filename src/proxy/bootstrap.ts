@@ -22,6 +22,8 @@ export interface Bootstrap {
   adminPort: number;
   /** host:port of the ADS server; undefined runs on static resources only. */
   xdsAddress: string | undefined;
+  /** Set when the ADS server is reached over TLS: the roots its certificate must chain to. */
+  xdsTls?: { rootsPem: string };
   /** gRPC target of the agent's SDS server (`unix:PATH`), from the `sds-grpc` cluster; undefined: no SDS. */
   sdsAddress: string | undefined;
   staticListeners: Json[];

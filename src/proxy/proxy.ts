@@ -95,6 +95,7 @@ export class Proxy {
     if (this.bootstrap.xdsAddress) {
       this.xds = new XdsClient({
         address: this.bootstrap.xdsAddress,
+        ...(this.bootstrap.xdsTls ? { tls: this.bootstrap.xdsTls } : {}),
         // SKIFF_TLS "false" only when no agent serves this proxy certificates (no SDS in the
         // bootstrap): mesh mTLS could not work, so the control plane sends it none (see
         // docs/translation.md "Security"). With SDS the proxy gets what Envoy gets.

@@ -48,8 +48,10 @@ export interface TypeStatus {
 }
 
 export interface XdsClientOptions {
-  /** host:port of the ADS server (plaintext). */
+  /** host:port of the ADS server. */
   address: string;
+  /** TLS to the ADS server, verified against these roots (Istio's 15012); absent: plaintext. */
+  tls?: { rootsPem: string };
   node: Json;
   handlers: XdsHandlers;
   log: (level: "info" | "warn" | "error" | "debug", msg: string) => void;
@@ -91,7 +93,8 @@ export class XdsClient {
 
   start(): void {
     this.stopped = false;
-    this.client = new grpc.Client(this.opts.address, grpc.credentials.createInsecure(), {
+    const credentials = this.opts.tls ? grpc.credentials.createSsl(Buffer.from(this.opts.tls.rootsPem)) : grpc.credentials.createInsecure();
+    this.client = new grpc.Client(this.opts.address, credentials, {
       "grpc.keepalive_time_ms": 30_000,
     });
     this.connect();

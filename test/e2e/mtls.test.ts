@@ -2,7 +2,8 @@
 // over TLS, the runtime hands each sidecar a service-account token, each sidecar's agent
 // gets an SVID and serves it over SDS, and traffic between sidecars is mutual TLS: the
 // server sidecar's inbound listener counts TLS handshakes, and `skiff proxy-config
-// secret` shows the workload's certificate with its SPIFFE ID. The mesh runs on the user's
+// secret` shows the workload's certificate with its SPIFFE ID. Every proxy fetches xDS from
+// the same TLS port (Istio's 15012). The mesh runs on the user's
 // own CA: Istio's cacerts files (made with openssl, a root and an intermediate) put in the
 // run directory's ca/ before `skiff up`, so workload chains are leaf, intermediate, root.
 import { test } from "node:test";
@@ -119,6 +120,12 @@ test("skiff up: sidecars get SVIDs from the control plane's CA (the user's cacer
   assert.match(secret.stdout, /^default\[0\]\s+serial [0-9a-f]+\s+subject ""\s+issuer "O=Istio, CN=Intermediate CA, L=cluster1"/m, "the leaf is signed by the user's intermediate");
   assert.match(secret.stdout, /^default\[1\]\s+serial [0-9a-f]+\s+subject "O=Istio, CN=Intermediate CA, L=cluster1"\s+issuer "O=Istio, CN=Root CA"/m, "the chain carries the intermediate, issued by the user's root");
   assert.match(secret.stdout, /^ROOTCA\[0\]\s+serial [0-9a-f]+\s+subject "O=Istio, CN=Root CA"/m, "the proxy trusts the user's root-cert.pem");
+
+  // Every proxy took its configuration from the control plane's TLS port (15012), through
+  // which the request above was routed; none from the plaintext one.
+  const proxyLogs = readdirSync(join(runDir, "logs")).filter((f) => f.endsWith(".proxy.log"));
+  assert.equal(proxyLogs.length, 3, `the gateway and two sidecars: ${proxyLogs.join(", ")}`);
+  for (const f of proxyLogs) assert.match(readFileSync(join(runDir, "logs", f), "utf8"), /agent: xDS over TLS from 127\.0\.0\.1:\d+/, `${f} fetched xDS over TLS`);
 
   // The service-account tokens the runtime handed the sidecars outlive a long session (the
   // agent needs one for every rotation, and the runtime does not re-mint them).

@@ -82,6 +82,12 @@ export async function run(args: string[]): Promise<number> {
       if (settings) {
         agent = await startWorkloadAgent({ ...settings, log: (level, msg) => logger.log(level, `agent: ${msg}`) });
         bootstrap.sdsAddress ??= agent.sdsAddress;
+        if (agent.xds) {
+          // Istio's 15012: config over TLS from the control plane the agent trusts.
+          bootstrap.xdsAddress = agent.xds.address;
+          bootstrap.xdsTls = { rootsPem: agent.xds.rootsPem };
+          logger.log("info", `agent: xDS over TLS from ${agent.xds.address}`);
+        }
       }
     }
   } catch (err) {
