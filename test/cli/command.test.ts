@@ -22,9 +22,8 @@ async function skiff(t: TestContext, argv: string[]): Promise<{ code: number; st
   }
 }
 
-// The commands on the shared helper. (up, status, proxy, trace-store and prometheus-config
-// still parse their own arguments: their owners were changing them.)
-const COMMANDS = ["apply", "delete", "control-plane", "demo", "dns-proxy", "logs", "proxy-config", "proxy-status", "validate", "version"];
+// The commands on the shared helper (all but proxy, which its owner was changing).
+const COMMANDS = ["apply", "delete", "control-plane", "demo", "dns-proxy", "logs", "prometheus-config", "proxy-config", "proxy-status", "status", "trace-store", "up", "validate", "version"];
 
 test("--help and -h print the command's usage on stdout and exit 0", async (t) => {
   for (const name of COMMANDS) {
@@ -91,6 +90,12 @@ test("bad values name the flag, what it takes and the value given, with the usag
     [["proxy-status", "-o", "wide"], /^skiff proxy-status: --output must be table or json, not "wide"\n\nusage: skiff proxy-status/],
     [["apply"], /^skiff apply: no file given \(use -f PATH\)\n\nusage: skiff apply/],
     [["delete", "-n", "demo"], /^skiff delete: no file given \(use -f PATH\)\n\nusage: skiff delete/],
+    [["up", "-f", "mesh.yaml", "--port", "0"], /^skiff up: --port must be a port number 1-65535, not "0"\n\nusage: skiff up/],
+    [["up", "-f", "mesh.yaml", "--trace-port", "0", "--no-trace-store"], /^skiff up: use --trace-port or --no-trace-store, not both\n\nusage: skiff up/],
+    [["up", "-f", "mesh.yaml", "--wait", "soon"], /^skiff up: --wait must be a number of seconds, not "soon"\n\nusage: skiff up/],
+    [["status", "-o", "yaml"], /^skiff status: -o must be table or json, not "yaml"\n\nusage: skiff status/],
+    [["prometheus-config", "--run-dir", "/nonexistent", "--control-plane", "127.0.0.1:15014"], /^skiff prometheus-config: use --run-dir or --control-plane, not both\n\nusage: skiff prometheus-config/],
+    [["trace-store", "--max-spans", "0"], /^skiff trace-store: --max-spans must be a positive whole number, not "0"\n\nusage: skiff trace-store/],
   ];
   for (const [argv, expected] of cases) {
     const r = await skiff(t, argv);

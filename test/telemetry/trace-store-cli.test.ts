@@ -39,6 +39,6 @@ test("`skiff trace-store` rejects a bad port with a one-line message", async () 
   child.stderr.on("data", (d: Buffer) => (err += d.toString()));
   const code = await new Promise<number | null>((resolve) => child.once("exit", (c) => resolve(c)));
   assert.equal(code, 2);
-  assert.match(err, /--port 99999 is not a port number/);
+  assert.match(err, /--port must be a port number 0-65535, not "99999"/);
   assert.doesNotMatch(err, /\n\s+at /);
 });

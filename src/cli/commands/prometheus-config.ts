@@ -5,9 +5,9 @@
 // annotations), `envoy-stats` a proxy's own stats port (15090) when merging is off
 // (--no-merge) or the proxy has no merged port, `pilot` the control plane's /metrics.
 // Targets are the mesh's own: 127.0.0.1, or the replicas' bridge addresses in netns mode.
-import { parseArgs } from "node:util";
 import { stringify } from "yaml";
 import { NoMeshError, callMesh, runDir, runningMesh, type MeshStatus } from "../../runtime/client.ts";
+import { command, UsageError } from "../command.ts";
 
 export const summary = "print a Prometheus scrape config (prometheus.yml) for the running mesh's proxies and control plane";
 
@@ -124,47 +124,36 @@ function hostPortOf(url: string): string {
   return `${u.hostname === "localhost" ? "127.0.0.1" : u.hostname}:${u.port || "15014"}`;
 }
 
-export async function run(args: string[]): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args,
-      options: {
-        "run-dir": { type: "string" },
-        "control-plane": { type: "string" },
-        proxy: { type: "string", multiple: true },
-        "scrape-interval": { type: "string" },
-        "no-merge": { type: "boolean", default: false },
-        help: { type: "boolean", short: "h" },
-      },
-    }));
-  } catch (err) {
-    console.error(`skiff prometheus-config: ${(err as Error).message}\n\n${USAGE}`);
-    return 2;
-  }
-  if (values.help) {
-    console.log(USAGE);
+export const run = command(
+  {
+    name: "prometheus-config",
+    usage: USAGE,
+    options: {
+      "run-dir": { type: "string" },
+      "control-plane": { type: "string" },
+      proxy: { type: "string", multiple: true },
+      "scrape-interval": { type: "string" },
+      "no-merge": { type: "boolean", default: false },
+    },
+  },
+  async ({ values }) => {
+    if (values["run-dir"] && values["control-plane"]) throw new UsageError("use --run-dir or --control-plane, not both");
+    const extra: ScrapeProxy[] = (values.proxy ?? []).map((t, i) => ({ target: t, namespace: "unknown", pod: `proxy-${i}` }));
+    let input: ScrapeInput;
+    if (values["control-plane"]) {
+      input = { pilot: hostPortOf(values["control-plane"]), proxies: extra };
+    } else {
+      const dir = values["run-dir"] ?? runDir();
+      const state = runningMesh(dir);
+      if (!state) throw new NoMeshError(dir);
+      const { status, body } = await callMesh<MeshStatus>(state.apiPort, "GET", "/status");
+      if (status !== 200) throw new Error(`the mesh's local API answered ${status} to /status`);
+      const fromMesh = scrapeInputFromStatus(body);
+      input = { ...fromMesh, proxies: [...fromMesh.proxies, ...extra] };
+    }
+    if (values["scrape-interval"]) input.scrapeInterval = values["scrape-interval"];
+    if (values["no-merge"]) input.merge = false;
+    process.stdout.write(stringify(buildPrometheusConfig(input)));
     return 0;
-  }
-  if (values["run-dir"] && values["control-plane"]) {
-    console.error(`skiff prometheus-config: use --run-dir or --control-plane, not both\n\n${USAGE}`);
-    return 2;
-  }
-  const extra: ScrapeProxy[] = (values.proxy ?? []).map((t, i) => ({ target: t, namespace: "unknown", pod: `proxy-${i}` }));
-  let input: ScrapeInput;
-  if (values["control-plane"]) {
-    input = { pilot: hostPortOf(values["control-plane"]), proxies: extra };
-  } else {
-    const dir = values["run-dir"] ?? runDir();
-    const state = runningMesh(dir);
-    if (!state) throw new NoMeshError(dir);
-    const { status, body } = await callMesh<MeshStatus>(state.apiPort, "GET", "/status");
-    if (status !== 200) throw new Error(`the mesh's local API answered ${status} to /status`);
-    const fromMesh = scrapeInputFromStatus(body);
-    input = { ...fromMesh, proxies: [...fromMesh.proxies, ...extra] };
-  }
-  if (values["scrape-interval"]) input.scrapeInterval = values["scrape-interval"];
-  if (values["no-merge"]) input.merge = false;
-  process.stdout.write(stringify(buildPrometheusConfig(input)));
-  return 0;
-}
+  },
+);

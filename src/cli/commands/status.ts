@@ -1,9 +1,9 @@
 // `skiff status`: what the running mesh runs — each replica's READY (app and sidecar,
 // as `kubectl get pods` shows 2/2), state, restarts, ports, and its proxy's sync state
 // with the control plane (from the control plane's /debug/syncz).
-import { parseArgs } from "node:util";
 import { request } from "node:http";
 import { NoMeshError, callMesh, runDir, runningMesh, type MeshStatus } from "../../runtime/client.ts";
+import { choiceOption, command } from "../command.ts";
 
 export const summary = "show the running mesh: workloads, replicas, READY, proxy sync state";
 
@@ -66,18 +66,10 @@ function stateWord(state: string, lastExit?: string): string {
   return "Stopped";
 }
 
-export async function run(args: string[]): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({ args, options: { output: { type: "string", short: "o" }, help: { type: "boolean", short: "h" } } }));
-  } catch (err) {
-    console.error(`skiff status: ${err instanceof Error ? err.message : String(err)}\n\nusage: skiff status [-o json]`);
-    return 2;
-  }
-  if (values.help) {
-    console.log("usage: skiff status [-o json]\n\nShows the running mesh's replicas, READY (app and sidecar), state, restarts, endpoint and proxy sync state.");
-    return 0;
-  }
+const USAGE = "usage: skiff status [-o table|json]\n\nShows the running mesh's replicas, READY (app and sidecar), state, restarts, endpoint and proxy sync state.";
+
+export const run = command({ name: "status", usage: USAGE, options: { output: { type: "string", short: "o", default: "table" } } }, async ({ values }) => {
+  const output = choiceOption(values.output, "-o", ["table", "json"]);
   const dir = runDir();
   const state = runningMesh(dir);
   if (!state) {
@@ -86,10 +78,10 @@ export async function run(args: string[]): Promise<number> {
   }
   const { body: status } = await callMesh<MeshStatus>(state.apiPort, "GET", "/status");
   const syncz = await getJson<SyncEntry[]>(state.monitoringPort, "/debug/syncz");
-  if (values.output === "json") {
+  if (output === "json") {
     console.log(JSON.stringify({ ...status, syncz: syncz ?? null }, null, 2));
     return 0;
   }
   console.log(render(status, syncz));
   return 0;
-}
+});

@@ -2,10 +2,10 @@
 // the control plane, the ingress gateway and every Workload's replicas with sidecars.
 // Stays in the foreground; Ctrl-C or SIGTERM stops everything in order.
 import { createServer } from "node:net";
-import { parseArgs } from "node:util";
 import { formatDiagnostic, type Diagnostic } from "../../api/index.ts";
 import { DEFAULT_TRACE_PORT, LocalMesh, MeshApiServer, netnsSupport, readState, runDir, runningMesh, sweepStale, type MeshStatus } from "../../runtime/index.ts";
 import { loadMeshConfigFile, type MeshConfig } from "../../pilot/index.ts";
+import { command, portOption, UsageError } from "../command.ts";
 
 export const summary = "run a whole mesh on this machine: control plane, ingress gateway, workloads with sidecars";
 
@@ -43,60 +43,34 @@ export interface UpOptions {
   readyMessage?: (status: MeshStatus) => string[];
 }
 
-export async function run(args: string[]): Promise<number> {
-  let values;
-  let positionals: string[];
-  try {
-    ({ values, positionals } = parseArgs({
-      args,
-      options: {
-        filename: { type: "string", short: "f", multiple: true },
-        port: { type: "string", default: "8080" },
-        wait: { type: "string", default: "60" },
-        netns: { type: "boolean", default: false },
-        "mesh-config": { type: "string" },
-        "trace-port": { type: "string" },
-        "no-trace-store": { type: "boolean", default: false },
-        help: { type: "boolean", short: "h" },
-      },
-      allowPositionals: true,
-    }));
-  } catch (err) {
-    console.error(`skiff up: ${err instanceof Error ? err.message : String(err)}\n\n${USAGE}`);
-    return 2;
-  }
-  if (values.help) {
-    console.log(USAGE);
-    return 0;
-  }
-  const files = [...(values.filename ?? []), ...positionals];
-  const httpPort = Number(values.port);
-  const waitSeconds = Number(values.wait);
-  if (files.length === 0) {
-    console.error(`skiff up: no mesh file given (use -f PATH)\n\n${USAGE}`);
-    return 2;
-  }
-  if (!Number.isInteger(httpPort) || httpPort < 1 || httpPort > 65535) {
-    console.error(`skiff up: --port must be a port number 1-65535, not "${values.port}"`);
-    return 2;
-  }
-  if (!Number.isFinite(waitSeconds) || waitSeconds < 0) {
-    console.error(`skiff up: --wait must be a number of seconds, not "${values.wait}"`);
-    return 2;
-  }
-  if (values["no-trace-store"] && values["trace-port"] !== undefined) {
-    console.error(`skiff up: use --trace-port or --no-trace-store, not both`);
-    return 2;
-  }
-  const tracePort = values["no-trace-store"] ? false : Number(values["trace-port"] ?? DEFAULT_TRACE_PORT);
-  if (tracePort !== false && (!Number.isInteger(tracePort) || tracePort < 0 || tracePort > 65535)) {
-    console.error(`skiff up: --trace-port must be a port number 0-65535 (0 picks a free one), not "${values["trace-port"]}"`);
-    return 2;
-  }
-  // A bad mesh config throws MeshConfigLoadError: main prints its file:line lines, no stack.
-  const mesh = values["mesh-config"] ? loadMeshConfigFile(values["mesh-config"]) : undefined;
-  return up({ files, httpPort, waitSeconds, netns: values.netns, mesh, tracePort });
-}
+export const run = command(
+  {
+    name: "up",
+    usage: USAGE,
+    options: {
+      filename: { type: "string", short: "f", multiple: true },
+      port: { type: "string", default: "8080" },
+      wait: { type: "string", default: "60" },
+      netns: { type: "boolean", default: false },
+      "mesh-config": { type: "string" },
+      "trace-port": { type: "string" },
+      "no-trace-store": { type: "boolean", default: false },
+    },
+    positionals: true,
+  },
+  async ({ values, positionals }) => {
+    const files = [...(values.filename ?? []), ...positionals];
+    if (files.length === 0) throw new UsageError("no mesh file given (use -f PATH)");
+    const httpPort = portOption(values.port, "--port", 1);
+    const waitSeconds = Number(values.wait);
+    if (!Number.isFinite(waitSeconds) || waitSeconds < 0) throw new UsageError(`--wait must be a number of seconds, not "${values.wait}"`);
+    if (values["no-trace-store"] && values["trace-port"] !== undefined) throw new UsageError("use --trace-port or --no-trace-store, not both");
+    const tracePort = values["no-trace-store"] ? false : portOption(values["trace-port"] ?? String(DEFAULT_TRACE_PORT), "--trace-port");
+    // A bad mesh config throws MeshConfigLoadError: main prints its file:line lines, no stack.
+    const mesh = values["mesh-config"] ? loadMeshConfigFile(values["mesh-config"]) : undefined;
+    return up({ files, httpPort, waitSeconds, netns: values.netns, mesh, tracePort });
+  },
+);
 
 function describe(status: MeshStatus): string[] {
   const lines = [
