@@ -25,7 +25,7 @@ import { summarizeProfile, formatProfileSummary } from "../lib/cpuprofile.ts";
 import * as conf from "./configs.ts";
 import { markdownTable, type PathResult, type DataplaneResults } from "./report.ts";
 import { REQUESTS_METRIC, mtlsProblems, parsePrometheus, sumSeries, telemetryProblems, type ProxyStats } from "./verify.ts";
-import { agentEnvironment, AGENT_ENV } from "../../src/agent/index.ts";
+import { agentEnvironment, AGENT_ENV, PROXY_NODE_FLAGS } from "../../src/agent/index.ts";
 import { RuntimeTokenIssuer } from "../../src/ca/index.ts";
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
@@ -134,7 +134,8 @@ async function main(): Promise<void> {
       [AGENT_ENV.sdsSocket]: path.join(dir, `${name}.sds.sock`),
     });
     const profDir = path.join(dir, "profiles");
-    const nodeFlags = profile ? ["--cpu-prof", `--cpu-prof-dir=${profDir}`] : [];
+    // The node flags `skiff up` starts every proxy with (src/agent/launch.ts), then profiling.
+    const nodeFlags = [...PROXY_NODE_FLAGS, ...(profile ? ["--cpu-prof", `--cpu-prof-dir=${profDir}`] : [])];
     const sidecar = async (o: { name: string; app: string; httpProxyPort: number; appPorts: Record<number, number>; reporter: Sidecar["reporter"]; mtls: boolean }): Promise<Sidecar> => {
       const file = path.join(dir, `${o.name}.bootstrap.json`);
       writeFileSync(file, JSON.stringify(conf.sidecarBootstrap({ name: o.name, app: o.app, xdsPort, httpProxyPort: o.httpProxyPort, appPorts: o.appPorts })));

@@ -2,7 +2,7 @@
 // (identity, admin, xDS address); the DNS proxy, traffic capture and certificates of
 // netns mode and mTLS come later.
 export { buildBootstrap, processSidecarMetadata, proxyNodeId, type BootstrapInput, type ProxyKind, type SidecarMetadataInput } from "./bootstrap.ts";
-export { proxyCommand } from "./launch.ts";
+export { proxyCommand, PROXY_NODE_FLAGS } from "./launch.ts";
 // Workload certificates: fetch from the mesh CA, rotate, describe (see docs/security-identity.md).
 export { CertManager, systemClock, type CertManagerOptions, type CertificateSigner, type CertClock, type CertLogFn } from "./cert-manager.ts";
 export { describe as describeSvid, svidTlsOptions, type Svid, type SecretDescription, type CertificateSummary } from "./cert-svid.ts";
