@@ -1,8 +1,8 @@
 // `skiff control-plane -f PATH... [--xds-port 15010] [--monitoring-port 15014]`: runs the
 // control plane alone on the given config (files watched), for proxies and proxyless
 // gRPC clients started elsewhere. Runs until interrupted.
-import { formatDiagnostic, type Diagnostic } from "../../api/index.ts";
 import { ControlPlane, loadMeshConfigFile } from "../../pilot/index.ts";
+import { diagnosticsPrinter } from "../diagnostics.ts";
 import { command, portOption, untilSignal, UsageError } from "../command.ts";
 
 export const summary = "run the control plane (xDS on 15010, monitoring on 15014) on config files";
@@ -45,15 +45,7 @@ export const run = command(
     const monitoringPort = portOption(values["monitoring-port"], "--monitoring-port");
     const xdsTlsPort = values["xds-tls-port"] === undefined ? undefined : portOption(values["xds-tls-port"], "--xds-tls-port");
 
-    let lastShown = "";
-    const show = (diagnostics: Diagnostic[]): void => {
-      const text = diagnostics.map(formatDiagnostic).join("\n");
-      if (text === lastShown) return;
-      const hadProblems = lastShown !== "";
-      lastShown = text;
-      if (text) console.error(text);
-      else if (hadProblems) console.error("config: no problems left");
-    };
+    const show = diagnosticsPrinter();
     const cp = new ControlPlane({
       files,
       xdsPort,

@@ -2,9 +2,9 @@
 // the control plane, the ingress gateway and every Workload's replicas with sidecars.
 // Stays in the foreground; Ctrl-C or SIGTERM stops everything in order.
 import { createServer } from "node:net";
-import { formatDiagnostic, type Diagnostic } from "../../api/index.ts";
 import { DEFAULT_TRACE_PORT, LocalMesh, MeshApiServer, netnsSupport, readState, runDir, runningMesh, sweepStale, type MeshStatus } from "../../runtime/index.ts";
 import { loadMeshConfigFile, type MeshConfig } from "../../pilot/index.ts";
+import { diagnosticsPrinter } from "../diagnostics.ts";
 import { command, portOption, UsageError } from "../command.ts";
 
 export const summary = "run a whole mesh on this machine: control plane, ingress gateway, workloads with sidecars";
@@ -132,15 +132,7 @@ export async function up(opts: UpOptions): Promise<number> {
     const killed = sweepStale(stale);
     if (killed) console.log(`skiff up: stopped ${killed} process(es) left running by an earlier mesh (pid ${stale.pid}) that did not stop cleanly`);
   }
-  let lastShown = "";
-  const showDiagnostics = (diagnostics: Diagnostic[]): void => {
-    const text = diagnostics.map(formatDiagnostic).join("\n");
-    if (text === lastShown) return;
-    const had = lastShown !== "";
-    lastShown = text;
-    if (text) console.error(text);
-    else if (had) console.error("config: no problems left");
-  };
+  const showDiagnostics = diagnosticsPrinter();
   const mesh = new LocalMesh({ files: opts.files, runDir: dir, httpPort: opts.httpPort, netns: opts.netns, mesh: opts.mesh, ...(tracePort !== false ? { traceStore: { port: tracePort } } : {}), log: (line) => console.log(line), onDiagnostics: showDiagnostics });
   const api = new MeshApiServer(mesh);
   // If this process dies without stopping the mesh, its children must not outlive it.
