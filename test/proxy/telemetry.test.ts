@@ -4,8 +4,9 @@
 // istio_* series in /stats/prometheus (parsed back) with both sides' workload labels
 // learnt through the metadata exchange, 200 / 404 NR / 503 UH, histograms, access log
 // lines (Istio's TEXT and JSON) sharing one x-request-id across hops, a client span that
-// is the parent of the server span, 0% sampling honoured downstream, the stats port and
-// the merged (app + proxy) metrics port.
+// is the parent of the server span, 0% sampling honoured downstream, B3 and W3C contexts
+// (with tracestate) carried through to the app, an OpenTelemetry (OTLP/HTTP) provider, the
+// stats port and the merged (app + proxy) metrics port.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import http from "node:http";
@@ -38,6 +39,13 @@ const zipkinTracing = (sampling: number): Json => ({
   provider: {
     name: "envoy.tracers.zipkin",
     typed_config: { "@type": "type.googleapis.com/envoy.config.trace.v3.ZipkinConfig", collector_cluster: "zipkin", collector_endpoint: "/api/v2/spans", collector_endpoint_version: "HTTP_JSON", trace_id_128bit: true, shared_span_context: false },
+  },
+});
+const otlpTracing = (uri: string): Json => ({
+  random_sampling: { value: 100 },
+  provider: {
+    name: "envoy.tracers.opentelemetry",
+    typed_config: { "@type": "type.googleapis.com/envoy.config.trace.v3.OpenTelemetryConfig", service_name: "sa-webapp-otel.default", http_service: { http_uri: { uri, cluster: "zipkin", timeout: "1s" } } },
   },
 });
 
@@ -165,6 +173,8 @@ before(async () => {
     listeners: [
       httpListener("outbound_0.0.0.0_80", { rds: "80", filters: [mx("client"), stats()], hcm: outboundHcm("client.log", 100) }),
       httpListener("outbound_sampling0", { rds: "80", filters: [mx("client"), stats()], hcm: outboundHcm("client0.log", 0) }),
+      // The same client, its spans exported as OTLP/HTTP JSON (Istio's opentelemetry provider with http:).
+      httpListener("outbound_otlp", { rds: "80", filters: [mx("client"), stats()], hcm: { tracing: otlpTracing(`http://127.0.0.1:${traces.port}/v1/traces`) } }),
     ],
   });
 });
@@ -338,6 +348,49 @@ test("tracing: an incoming W3C context is continued; 0% sampling at the first ho
   const id1 = "a1b2c3d4-0000-4000-8000-000000000004";
   await request(port0, "/api/forced", { host: "sa-logic", headers: { "x-request-id": id1, "x-envoy-force-trace": "true" } });
   assert.equal((await spansFor(id1)).length, 2);
+});
+
+test("tracing: an incoming B3 context is continued and W3C tracestate reaches the app unchanged, through both proxies", async () => {
+  const port = client.listeners.boundPort("outbound_0.0.0.0_80")!;
+  // Zipkin's B3 multi-headers from a caller that is not in the mesh (64-bit ids are widened).
+  const b3Id = "a1b2c3d4-0000-4000-8000-000000000005";
+  const b3Trace = "80f198ee56343ba864fe8b2a57d3eff7";
+  await request(port, "/api/b3", { host: "sa-logic", headers: { "x-request-id": b3Id, "x-b3-traceid": b3Trace, "x-b3-spanid": "e457b5a2e4d86bd1", "x-b3-sampled": "1" } });
+  const b3Spans = await spansFor(b3Id);
+  assert.equal(b3Spans.length, 2, JSON.stringify(b3Spans));
+  for (const sp of b3Spans) assert.equal(sp.traceId, b3Trace);
+  assert.equal(b3Spans.find((x) => x.kind === "CLIENT")!.parentId, "e457b5a2e4d86bd1");
+  const server1 = b3Spans.find((x) => x.kind === "SERVER")!;
+  const b3Seen = app.requests.find((r) => r.headers["x-request-id"] === b3Id)!;
+  // The app gets the server span's context in every format the proxy writes.
+  assert.equal(b3Seen.headers["x-b3-traceid"], b3Trace);
+  assert.equal(b3Seen.headers["x-b3-spanid"], server1.id);
+  assert.equal(b3Seen.headers["x-b3-sampled"], "1");
+  assert.equal(b3Seen.headers.traceparent, `00-${b3Trace}-${server1.id}-01`);
+
+  // A W3C caller's vendor state travels untouched to the app.
+  const w3cId = "a1b2c3d4-0000-4000-8000-000000000006";
+  const traceId = "0af7651916cd43dd8448eb211c80319c";
+  const tracestate = "congo=t61rcWkgMzE,rojo=00f067aa0ba902b7";
+  await request(port, "/api/tracestate", { host: "sa-logic", headers: { "x-request-id": w3cId, traceparent: `00-${traceId}-b7ad6b7169203331-01`, tracestate } });
+  const w3cSeen = app.requests.find((r) => r.headers["x-request-id"] === w3cId)!;
+  assert.match(String(w3cSeen.headers.traceparent), new RegExp(`^00-${traceId}-[0-9a-f]{16}-01$`));
+  assert.equal(w3cSeen.headers.tracestate, tracestate);
+});
+
+test("tracing: an OpenTelemetry provider exports the client span as OTLP/HTTP, joined with the server's Zipkin span", async () => {
+  const port = client.listeners.boundPort("outbound_otlp")!;
+  const id = "a1b2c3d4-0000-4000-8000-000000000007";
+  assert.equal((await request(port, "/api/otlp", { host: "sa-logic", headers: { "x-request-id": id } })).status, 200);
+  const spans = await spansFor(id);
+  assert.equal(spans.length, 2, JSON.stringify(spans));
+  const c = spans.find((s) => s.kind === "CLIENT")!;
+  const s = spans.find((x) => x.kind === "SERVER")!;
+  // The OTLP span carries the provider's service_name; the server's came over Zipkin.
+  assert.equal(c.localEndpoint.serviceName, "sa-webapp-otel.default");
+  assert.equal(s.localEndpoint.serviceName, "sa-logic.default");
+  assert.equal(s.traceId, c.traceId);
+  assert.equal(s.parentId, c.id);
 });
 
 test("merged metrics port: the proxy's families and the app's own, in one valid exposition", async () => {
