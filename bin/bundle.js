@@ -184,8 +184,11 @@ function lockIsAbandoned(lockFile) {
 /** Removes bundles (and failure marks) of older sources; keeps the newest few for processes still running. */
 function prune(dir, current) {
   const now = Date.now();
+  // Only what this file makes: bundles (<signature>/), failure marks, temporary folders.
+  // Other tenants of the cache folder (the envoy room's descriptor) are left alone.
+  const ours = (n) => /^[0-9a-f]{20}(\.failed)?$/.test(n) || n.startsWith(".tmp-");
   const entries = readdirSync(dir)
-    .filter((n) => n !== current && n !== "build.lock")
+    .filter((n) => n !== current && ours(n))
     .map((n) => ({ n, mtime: statSync(path.join(dir, n)).mtimeMs }))
     .sort((a, b) => b.mtime - a.mtime);
   entries.forEach(({ n, mtime }, i) => {

@@ -6,7 +6,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFile, spawn } from "node:child_process";
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, unlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -153,4 +153,29 @@ test("files found relative to the package still resolve from the bundle (ca.prot
     const text = readFileSync(file, "utf8");
     assert.doesNotMatch(text, /new URL\(\s*["'`]\.{1,2}\//, `${path.basename(file)} resolves a relative path against its own URL`);
   }
+});
+
+test("a build prunes old bundles beyond the newest few, and leaves other files in the cache alone", async (t) => {
+  const copy = packageCopy(t);
+  const cache = path.join(copy, "node_modules", ".cache", "skiff");
+  mkdirSync(cache, { recursive: true });
+  const hourAgo = Date.now() / 1000 - 3600;
+  const old = ["0", "1", "2", "3"].map((d, i) => ({ name: d.repeat(20), mtime: hourAgo - i * 60 }));
+  for (const o of old) {
+    mkdirSync(path.join(cache, o.name));
+    writeFileSync(path.join(cache, o.name, "main.js"), "export const main = () => 0;\n");
+    utimesSync(path.join(cache, o.name), o.mtime, o.mtime);
+  }
+  const foreign = path.join(cache, "envoy-protos-0123456789abcdef.json");
+  writeFileSync(foreign, "{}");
+  utimesSync(foreign, hourAgo - 3600, hourAgo - 3600);
+  const r = await skiff(copy, ["version"]);
+  assert.equal(r.code, 0, r.stderr);
+  const left = cacheEntries(copy);
+  assert.ok(left.includes(path.basename(foreign)), "the envoy room's descriptor is not the bundle's to prune");
+  assert.deepEqual(
+    old.map((o) => left.includes(o.name)),
+    [true, true, true, false],
+    "the three newest old bundles stay (a running process may still load chunks), the oldest goes",
+  );
 });
