@@ -1,4 +1,5 @@
 // Telemetry: tracing sampling, provider references, metric overrides and access log filters.
+import { parse as parseCel } from "@marcbachmann/cel-js";
 import { Findings, at } from "./findings.ts";
 import { has, list, num, obj, str, stringMap, type Obj } from "./read.ts";
 import { checkWorkloadSelector } from "./labels.ts";
@@ -57,5 +58,20 @@ export function checkTelemetry(f: Findings, spec: Obj): void {
     checkProviders(f, at(p, "providers"), a.providers);
     const filter = obj(a.filter);
     if (filter && !str(filter.expression)) f.error(at(p, "filter", "expression"), "access log filter needs an expression", 'write a CEL expression, e.g. response.code >= 400');
+    else if (filter) {
+      // Parsed by a real CEL parser here, so a typo is refused where the user wrote it
+      // instead of only showing up later as an unfiltered log.
+      const error = celParseError(str(filter.expression)!);
+      if (error) f.error(at(p, "filter", "expression"), `access log filter ${JSON.stringify(filter.expression)} is not valid CEL (${error})`, 'fix the expression, e.g. response.code >= 400 && request.method == "GET"');
+    }
+  }
+}
+
+function celParseError(expression: string): string | undefined {
+  try {
+    parseCel(expression);
+    return undefined;
+  } catch (err) {
+    return (err instanceof Error ? err.message : String(err)).split("\n")[0];
   }
 }
