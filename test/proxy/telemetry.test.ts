@@ -378,6 +378,19 @@ test("tracing: an incoming B3 context is continued and W3C tracestate reaches th
   assert.equal(w3cSeen.headers.tracestate, tracestate);
 });
 
+test("x-request-id is generated when the caller sends none, and x-client-trace-id forces a trace past 0% sampling", async () => {
+  const port0 = client.listeners.boundPort("outbound_sampling0")!;
+  const before = app.requests.length;
+  assert.equal((await request(port0, "/api/client-trace-id", { host: "sa-logic", headers: { "x-client-trace-id": "user-session-42" } })).status, 200);
+  const seen = app.requests.slice(before).find((r) => r.url === "/api/client-trace-id")!;
+  const id = String(seen.headers["x-request-id"]);
+  // The client proxy made the id (a UUID v4) and the server proxy kept it for the app.
+  assert.match(id, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+  const spans = await spansFor(id);
+  assert.equal(spans.length, 2, `forced by x-client-trace-id at 0%: ${JSON.stringify(spans)}`);
+  assert.equal(spans.find((x) => x.kind === "SERVER")!.parentId, spans.find((x) => x.kind === "CLIENT")!.id);
+});
+
 test("tracing: an OpenTelemetry provider exports the client span as OTLP/HTTP, joined with the server's Zipkin span", async () => {
   const port = client.listeners.boundPort("outbound_otlp")!;
   const id = "a1b2c3d4-0000-4000-8000-000000000007";
