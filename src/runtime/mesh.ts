@@ -418,13 +418,18 @@ export class LocalMesh {
 
   #processes(): ProcessRecord[] {
     const out: ProcessRecord[] = [];
-    if (this.#gateway) out.push({ name: GATEWAY_NAME, role: "gateway", workload: GATEWAY_NAME, namespace: GATEWAY_NAMESPACE, pid: this.#gateway.pid, logFile: this.#gateway.logFile });
+    if (this.#gateway) {
+      const proxy = { adminAddress: `127.0.0.1:${this.#gatewayAdminPort}`, nodeId: this.#gatewayNodeId };
+      out.push({ name: GATEWAY_NAME, role: "gateway", workload: GATEWAY_NAME, namespace: GATEWAY_NAMESPACE, pid: this.#gateway.pid, logFile: this.#gateway.logFile, ...proxy });
+    }
     for (const w of this.#workloads.values()) {
       for (const r of w.replicas) {
         out.push({ name: r.plan.name, role: "app", workload: r.plan.workload, namespace: r.plan.namespace, pid: r.app.pid, logFile: r.app.logFile });
         if (r.sidecar) {
           const ports = r.plan.sidecar?.statsPort !== undefined ? { statsPort: r.plan.sidecar.statsPort, mergePort: r.plan.sidecar.mergePort } : {};
-          out.push({ name: r.plan.name, role: "sidecar", workload: r.plan.workload, namespace: r.plan.namespace, pid: r.sidecar.pid, logFile: r.sidecar.logFile, ...ports });
+          // The admin API listens where the runtime's own readiness probe reaches it: the replica's address in netns mode.
+          const proxy = r.plan.sidecar ? { adminAddress: `${r.plan.address ?? "127.0.0.1"}:${r.plan.sidecar.adminPort}`, nodeId: r.status().sidecar?.nodeId } : {};
+          out.push({ name: r.plan.name, role: "sidecar", workload: r.plan.workload, namespace: r.plan.namespace, pid: r.sidecar.pid, logFile: r.sidecar.logFile, ...ports, ...proxy });
         }
       }
     }

@@ -32,6 +32,10 @@ export interface ProcessRecord {
   /** Proxies: the Prometheus ports (Istio's 15090 stats, 15020 merged), on the replica's address or 127.0.0.1. */
   statsPort?: number;
   mergePort?: number;
+  /** Proxies: where the admin API answers (`host:port`, the replica's own address in netns mode), for `skiff proxy-config NAME`. */
+  adminAddress?: string;
+  /** Proxies: the xDS node id (`sidecar~IP~NAME.NS~NS.svc.cluster.local`), as `skiff proxy-status` shows it. */
+  nodeId?: string;
 }
 
 export interface MeshState {

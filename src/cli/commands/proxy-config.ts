@@ -1,23 +1,27 @@
-// `skiff proxy-config cluster|listener|route|endpoint <admin-address>`: what a proxy runs,
-// from its /config_dump, as tables like istioctl's (or the raw dump with -o json).
+// `skiff proxy-config KIND PROXY`: what a proxy runs, from its /config_dump, as tables like
+// istioctl's (or the raw dump with -o json). PROXY is named as istioctl names pods
+// (REPLICA.NAMESPACE, deploy/WORKLOAD, the gateway, a node id: see ../proxy-target.ts),
+// or given as an admin address for a proxy outside `skiff up`.
 import { secretTable } from "../../proxy/index.ts";
+import { runDir, runningMesh } from "../../runtime/client.ts";
 import { choiceOption, command, UsageError } from "../command.ts";
+import { isAdminAddress, ProxyTargetError, resolveProxy, type ProxyTarget } from "../proxy-target.ts";
 
-export const summary = "show a proxy's clusters, listeners, routes or endpoints (from its admin /config_dump)";
+export const summary = "show a proxy's clusters, listeners, routes, endpoints or secrets (from its admin /config_dump)";
 
-const USAGE = `usage: skiff proxy-config cluster|listener|route|endpoint|secret ADMIN [-o table|json]
+const USAGE = `usage: skiff proxy-config cluster|listener|route|endpoint|secret|all PROXY [-n NAMESPACE] [-o table|json]
 
-  ADMIN                the proxy's admin address: http://127.0.0.1:15000, 127.0.0.1:15000 or a port
-  -o, --output FORMAT  table (default) or json (the matching part of /config_dump)`;
+  PROXY                a proxy of the running mesh (skiff up), as \`skiff status\` and
+                       \`skiff proxy-status\` name it: REPLICA or REPLICA.NAMESPACE (sa-webapp-0.demo),
+                       deploy/WORKLOAD (its first replica), istio-ingressgateway (or ingressgateway),
+                       or the xDS node id; or any proxy's admin address:
+                       http://127.0.0.1:15000, 127.0.0.1:15000 or a port
+  -n, --namespace NS   look the name up in this namespace only
+  -o, --output FORMAT  table (default) or json (the matching part of /config_dump; all: the whole dump)`;
 
 type Json = Record<string, unknown>;
 const kinds = { cluster: "ClustersConfigDump", listener: "ListenersConfigDump", route: "RoutesConfigDump", endpoint: "EndpointsConfigDump", secret: "SecretsConfigDump" } as const;
 type Kind = keyof typeof kinds;
-
-function adminUrl(arg: string): string {
-  if (/^\d+$/.test(arg)) return `http://127.0.0.1:${arg}`;
-  return arg.startsWith("http") ? arg.replace(/\/$/, "") : `http://${arg}`;
-}
 
 function table(header: string[], rows: string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
@@ -108,25 +112,56 @@ export function endpointTable(dump: Json): string {
 
 const formatters: Record<Kind, (dump: Json) => string> = { cluster: clusterTable, listener: listenerTable, route: routeTable, endpoint: endpointTable, secret: secretTable };
 
+/** `all`: every kind's table under a heading, in istioctl's order. */
+function allTables(configs: readonly Json[]): string {
+  const order: Kind[] = ["cluster", "listener", "route", "endpoint", "secret"];
+  return order.map((k) => `${k.toUpperCase()}S\n${formatters[k](dumpOf(configs, k))}`).join("\n\n");
+}
+
+const dumpOf = (configs: readonly Json[], kind: Kind): Json => configs.find((c) => c["@type"] === `type.googleapis.com/envoy.admin.v3.${kinds[kind]}`) ?? {};
+
 export const run = command(
-  { name: "proxy-config", usage: USAGE, options: { output: { type: "string", short: "o", default: "table" } }, positionals: true },
+  {
+    name: "proxy-config",
+    usage: USAGE,
+    options: { output: { type: "string", short: "o", default: "table" }, namespace: { type: "string", short: "n" } },
+    positionals: true,
+  },
   async ({ values, positionals }) => {
     const kindArg = (positionals[0] ?? "").replace(/s$/, "");
-    if (!(kindArg in kinds) || positionals.length !== 2) throw new UsageError("expected a kind (cluster, listener, route, endpoint, secret) and the proxy's admin address");
+    if (!(kindArg in kinds || kindArg === "all") || positionals.length !== 2) {
+      throw new UsageError("expected a kind (cluster, listener, route, endpoint, secret, all) and a proxy (its name in the running mesh or its admin address)");
+    }
     const output = choiceOption(values.output, "--output", ["table", "json"]);
-    const kind = kindArg as Kind;
-    const url = `${adminUrl(positionals[1])}/config_dump`;
+    const arg = positionals[1];
+    let target: ProxyTarget;
+    try {
+      // Only a name needs the mesh's state; an address works with no mesh at all.
+      target = resolveProxy(arg, isAdminAddress(arg) ? undefined : runningMesh(runDir()), values.namespace ? { namespace: values.namespace } : {});
+    } catch (err) {
+      if (!(err instanceof ProxyTargetError)) throw err;
+      console.error(`skiff proxy-config: ${err.message}`);
+      return 1;
+    }
+    if (target.note) console.error(`skiff proxy-config: ${target.note}`);
+    const url = `${target.adminUrl}/config_dump`;
     let body: { configs?: Json[] };
     try {
       const res = await fetch(url, { signal: AbortSignal.timeout(10_000) });
       if (!res.ok) throw new Error(`HTTP ${res.status}`);
       body = (await res.json()) as { configs?: Json[] };
     } catch (err) {
-      console.error(`skiff proxy-config: cannot read ${url}: ${(err as Error).cause ? String(((err as Error).cause as Error).message) : (err as Error).message} (is the proxy running, and is that its admin port?)`);
+      const reason = (err as Error).cause ? String(((err as Error).cause as Error).message) : (err as Error).message;
+      const hint = target.record ? `is ${target.label} running? see \`skiff status\`` : "is the proxy running, and is that its admin port?";
+      console.error(`skiff proxy-config: cannot read ${url}${target.record ? ` (${target.label})` : ""}: ${reason} (${hint})`);
       return 1;
     }
-    const dump = (body.configs ?? []).find((c) => c["@type"] === `type.googleapis.com/envoy.admin.v3.${kinds[kind]}`) ?? {};
-    console.log(output === "json" ? JSON.stringify(dump, null, 2) : formatters[kind](dump));
+    const configs = body.configs ?? [];
+    if (kindArg === "all") console.log(output === "json" ? JSON.stringify(body, null, 2) : allTables(configs));
+    else {
+      const dump = dumpOf(configs, kindArg as Kind);
+      console.log(output === "json" ? JSON.stringify(dump, null, 2) : formatters[kindArg as Kind](dump));
+    }
     return 0;
   },
 );
