@@ -86,7 +86,7 @@ test("bad values name the flag, what it takes and the value given, with the usag
     [["logs", "sa-logic", "-c", "sidecar"], /^skiff logs: -c must be app or proxy, not "sidecar"\n\nusage: skiff logs/],
     [["logs"], /^skiff logs: give one workload name\n\nusage: skiff logs/],
     [["proxy-config", "cluster", "15000", "-o", "yaml"], /^skiff proxy-config: --output must be table or json, not "yaml"\n\nusage: skiff proxy-config/],
-    [["proxy-config", "clusters"], /^skiff proxy-config: expected a kind .* and the proxy's admin address\n\nusage: skiff proxy-config/],
+    [["proxy-config", "clusters"], /^skiff proxy-config: expected a kind \(cluster, .*\n\nusage: skiff proxy-config/],
     [["proxy-status", "-o", "wide"], /^skiff proxy-status: --output must be table or json, not "wide"\n\nusage: skiff proxy-status/],
     [["apply"], /^skiff apply: no file given \(use -f PATH\)\n\nusage: skiff apply/],
     [["delete", "-n", "demo"], /^skiff delete: no file given \(use -f PATH\)\n\nusage: skiff delete/],
