@@ -91,6 +91,8 @@ async function main(): Promise<void> {
     const admin = (await waitForOutput(sidecar, /skiff proxy ready: admin (http:\/\/\S+)/))[1];
     await waitFor200(`${admin}/ready`);
     const readyMs = Date.now() - t0;
+    // CPU to start and take the config: robust on a shared machine, where wall time is not.
+    const readyCpuS = totalCpuSeconds([sidecar.pid]);
     await waitFor200(`http://127.0.0.1:${ports.inbound}/1k`).catch((err: Error) => {
       throw new Error(`${err.message}\n--- proxy output:\n${sidecar.output().slice(-3000)}\n--- control plane output:\n${cp.output().slice(-3000)}`);
     });
@@ -104,6 +106,7 @@ async function main(): Promise<void> {
       node_flags: args.slice(0, args.indexOf(skiff)).join(" "),
       version_startup_ms: versionMs,
       proxy_ready_ms: readyMs,
+      proxy_ready_cpu_s: round(readyCpuS, 2),
       rest,
       load: {
         rate: RATE,

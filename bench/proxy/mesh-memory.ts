@@ -17,7 +17,7 @@ const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..")
 const settleAt = process.argv.indexOf("--settle");
 const SETTLE_S = settleAt >= 0 ? Number(process.argv[settleAt + 1]) : 10;
 
-function status(pid: number): Record<string, number> {
+function status(pid: number): { rss_mb: number; anon_mb: number; peak_mb: number } {
   const text = readFileSync(`/proc/${pid}/status`, "utf8");
   const kb = (k: string): number => Number(new RegExp(`^${k}:\\s+(\\d+)`, "m").exec(text)?.[1] ?? 0) / 1024;
   return { rss_mb: Math.round(kb("VmRSS") * 10) / 10, anon_mb: Math.round(kb("RssAnon") * 10) / 10, peak_mb: Math.round(kb("VmHWM") * 10) / 10 };
