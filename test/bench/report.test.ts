@@ -37,6 +37,12 @@ test("targets: an mTLS path that answered nothing in its window is a miss, not a
   for (const t of latency) assert.deepEqual([t.met, t.measured], [false, "no request answered in the measured window"]);
 });
 
+test("targets: a run at another rate says so in every row", () => {
+  const v = targetVerdicts(results({ direct: {}, haproxy: { cpu_s_per_1k: 0.1 }, "skiff-sidecar": { cpu_s_per_1k: 0.15, rss_mb: 45 }, "skiff-mesh-mtls": {} }), 200);
+  assert.equal(v.length, 4);
+  for (const t of v) assert.match(t.target, /(at|under) 200 rps \(target: at 1,000 rps\)/);
+});
+
 test("targets: met when within the limit; not judged when the path was not run", () => {
   const v = targetVerdicts(results({ haproxy: { cpu_s_per_1k: 0.1 }, "skiff-sidecar": { cpu_s_per_1k: 0.15, rss_mb: 45 } }));
   assert.deepEqual(v.map((t) => [t.met, t.verdict]), [
