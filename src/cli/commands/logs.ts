@@ -3,12 +3,14 @@
 import { readFileSync } from "node:fs";
 import { NoMeshError, readState, runDir, type ProcessRecord } from "../../runtime/client.ts";
 import { choiceOption, command, UsageError } from "../command.ts";
+import { matchProcesses, parseProxyQuery, ProxyTargetError, type ProxyQuery } from "../proxy-target.ts";
 
 export const summary = "show a workload's app or proxy logs (skiff up)";
 
 const USAGE = `usage: skiff logs WORKLOAD [-c app|proxy] [-n NAMESPACE]
 
-  WORKLOAD        a Workload name, a replica name (sa-logic-v1-0), or istio-ingressgateway
+  WORKLOAD        a Workload name (or deploy/NAME), a replica name (sa-logic-0, pod/sa-logic-0),
+                  either with .NAMESPACE, a proxy's node id, or istio-ingressgateway (ingressgateway)
   -c, --container app (default) or proxy (the sidecar)
   -n, --namespace only this namespace`;
 
@@ -31,12 +33,25 @@ export const run = command(
       return 1;
     }
     const roles: ProcessRecord["role"][] = container === "proxy" ? ["sidecar", "gateway"] : ["app"];
-    const matches = state.processes.filter(
-      (p) => roles.includes(p.role) && (p.workload === name || p.name === name) && (!values.namespace || p.namespace === values.namespace),
-    );
+    // The same names as the proxy commands (../proxy-target.ts), but every replica is shown.
+    let query: ProxyQuery;
+    try {
+      query = parseProxyQuery(name, values.namespace);
+    } catch (err) {
+      if (!(err instanceof ProxyTargetError)) throw err;
+      console.error(`skiff logs: ${err.message}`);
+      return 1;
+    }
+    // A node id names the sidecar; its app's log is the same replica's.
+    const nodeMatches = query.by === "node" ? matchProcesses(query, state.processes) : [];
+    const matches =
+      query.by === "node" && container === "app"
+        ? state.processes.filter((p) => p.role === "app" && nodeMatches.some((s) => s.name === p.name && s.namespace === p.namespace))
+        : matchProcesses(query, state.processes, roles);
     if (matches.length === 0) {
       const known = [...new Set(state.processes.map((p) => `${p.namespace}/${p.workload}`))].sort().join(", ");
-      const hint = name === "istio-ingressgateway" && container === "app" ? " (the gateway is a proxy: use -c proxy)" : "";
+      const gateway = matchProcesses(query, state.processes, ["gateway"]).length > 0;
+      const hint = gateway && container === "app" ? " (the gateway is a proxy: use -c proxy)" : "";
       console.error(`skiff logs: no ${container === "proxy" ? "proxy" : "app"} named "${name}"${hint}; workloads: ${known || "none"}`);
       return 1;
     }
