@@ -9,7 +9,7 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { MeshState } from "../../src/runtime/index.ts";
-import { eventually, runSkiff as skiff, startMesh } from "./helpers/mesh.ts";
+import { alive, eventually, runSkiff as skiff, startMesh } from "./helpers/mesh.ts";
 
 const APP = `
 import { createServer, request } from "node:http";
@@ -87,15 +87,6 @@ spec:
 async function get(port: number, path: string): Promise<{ status: number; body: string }> {
   const res = await fetch(`http://127.0.0.1:${port}${path}`, { signal: AbortSignal.timeout(10_000) });
   return { status: res.status, body: await res.text() };
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 test("skiff status, apply and delete say clearly when no mesh is running", async (t) => {

@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { MeshState } from "../../src/runtime/index.ts";
-import { startMesh } from "./helpers/mesh.ts";
+import { alive, startMesh } from "./helpers/mesh.ts";
 import { assertIngressServesTheApp, call, eventually, version, versions } from "./helpers/tutorial.ts";
 
 const SAMPLES = fileURLToPath(new URL("../../samples/sentiment/", import.meta.url));
@@ -65,13 +65,5 @@ test("the tutorial in process mode: ingress, the app, feedback, canary 90/10 and
   const pids = state.processes.map((p) => p.pid).filter((p): p is number => p !== undefined);
   assert.equal(await up.stop(), 0, up.output());
   assert.equal(existsSync(join(runDir, "state.json")), false);
-  for (const pid of pids) {
-    let alive = true;
-    try {
-      process.kill(pid, 0);
-    } catch {
-      alive = false;
-    }
-    assert.equal(alive, false, `process ${pid} outlived skiff up`);
-  }
+  for (const pid of pids) assert.equal(alive(pid), false, `process ${pid} outlived skiff up`);
 });

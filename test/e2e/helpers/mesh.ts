@@ -121,3 +121,13 @@ export async function eventually<T>(fn: () => Promise<T>, check: (v: T) => boole
   if (last !== undefined) return last;
   throw error;
 }
+
+/** Whether a process still runs (signal 0 probes without touching it). */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
