@@ -34,8 +34,9 @@ export interface ProxyOptions {
   onQuit?: () => void;
   /**
    * How long access-log lines may wait before they are written (default 0: the next
-   * event-loop turn). `skiff proxy` sets 100 ms: one write per interval instead of one per
-   * request under load (docs/performance.md, "Proxy hot path").
+   * event-loop turn). An interval makes it one write per interval instead of one per
+   * request under load; not turned on by `skiff proxy` yet (docs/performance.md, "Proxy
+   * hot path": on the shared bench machine it cut CPU but the proxy was then starved).
    */
   accessLogFlushIntervalMs?: number;
 }

@@ -40,7 +40,7 @@ export interface ProxyTelemetryOptions {
   log: (level: "info" | "warn" | "error", msg: string) => void;
   /** Span exporter batching interval; tests shorten it. */
   traceFlushIntervalMs?: number;
-  /** Access-log flush interval (0: every event-loop turn); `skiff proxy` sets 100 ms (AccessLogWriterOptions). */
+  /** Access-log flush interval (0, default: every event-loop turn); AccessLogWriterOptions.flushIntervalMs. */
   accessLogFlushIntervalMs?: number;
 }
 

@@ -96,8 +96,7 @@ export async function run(args: string[]): Promise<number> {
   }
   let exit: (code: number) => void = () => {};
   const done = new Promise<number>((resolve) => (exit = resolve));
-  // Access logs flushed every 100 ms under load, not per request (docs/performance.md, "Proxy hot path").
-  const proxy = new Proxy({ bootstrap, logger, accessLogFlushIntervalMs: 100, onQuit: () => void (agent ? agent.stop() : Promise.resolve()).finally(() => exit(0)) });
+  const proxy = new Proxy({ bootstrap, logger, onQuit: () => void (agent ? agent.stop() : Promise.resolve()).finally(() => exit(0)) });
   await proxy.start();
   // Printed on stdout so scripts (and tests) can find the admin port when it was 0.
   console.log(`skiff proxy ready: admin http://${bootstrap.adminAddress}:${proxy.admin.port}`);

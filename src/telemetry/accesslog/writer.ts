@@ -1,11 +1,11 @@
 // Where access log lines go: stdout or a file (`/dev/stdout` and `/dev/stderr`
 // mean the process's own streams, as in Istio's accessLogFile). Writes are buffered
-// and flushed on the next turn of the event loop, or with `flushIntervalMs` when 64 KiB
+// and flushed on the next turn of the event loop, or, with `flushIntervalMs`, when 64 KiB
 // are pending or that long after the first pending line (Envoy's file flush: min size
 // and interval), so the request path only appends a string to an array. WHY an
-// interval: at 1,000 rps a flush per turn is a write per request, and each async file
-// write is a thread-pool round trip: ~16% of a sidecar's CPU (docs/performance.md,
-// "Proxy hot path"); `skiff proxy` uses 100 ms. The buffer is bounded: while the
+// interval exists: at 1,000 rps a flush per turn is a write per request, each a
+// thread-pool round trip; the proxy does not turn it on yet (docs/performance.md,
+// "Proxy hot path", says what was measured). The buffer is bounded: while the
 // destination is slow and the backlog exceeds maxBufferedBytes, new lines are dropped
 // and counted, because an access log must never hold up or exhaust the proxy it describes.
 
