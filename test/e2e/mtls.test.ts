@@ -2,7 +2,7 @@
 // over TLS, the runtime hands each sidecar a service-account token, each sidecar's agent
 // gets an SVID and serves it over SDS, and traffic between sidecars is mutual TLS: the
 // server sidecar's inbound listener counts TLS handshakes, and `skiff proxy-config
-// secret` shows the workload's certificate with its SPIFFE ID. Every proxy fetches xDS from
+// secret deploy/back` shows the workload's certificate with its SPIFFE ID. Every proxy fetches xDS from
 // the same TLS port (Istio's 15012). The mesh runs on the user's
 // own CA: Istio's cacerts files (made with openssl, a root and an intermediate) put in the
 // run directory's ca/ before `skiff up`, so workload chains are leaf, intermediate, root.
@@ -113,7 +113,11 @@ test("skiff up: sidecars get SVIDs from the control plane's CA (the user's cacer
   assert.match(r.body, /^front -> hello from back/);
   assert.ok((await inboundHandshakes(backAdmin)) > before, "the request reached back's sidecar over TLS (its inbound listener counted a handshake)");
 
-  const secret = await skiff("proxy-config", "secret", String(backAdmin));
+  // Named as an Istio user names it (istioctl proxy-config secret deploy/NAME): the run
+  // directory's state records each sidecar's admin address, and back's one replica is the one.
+  const state = JSON.parse(readFileSync(join(runDir, "state.json"), "utf8")) as { processes: Array<{ name: string; role: string; adminAddress?: string }> };
+  assert.equal(state.processes.find((p) => p.role === "sidecar" && p.name === "back-0")?.adminAddress, `127.0.0.1:${backAdmin}`, "the state records back-0's admin address");
+  const secret = await skiff("proxy-config", "secret", "deploy/back");
   assert.equal(secret.code, 0, secret.stderr);
   assert.match(secret.stdout, /^default\s+Cert Chain\s+ACTIVE\s+true\s+[0-9a-f]+\s+\S+\s+\S+\s+spiffe:\/\/cluster\.local\/ns\/shop\/sa\/sa-back$/m);
   assert.match(secret.stdout, /^ROOTCA\s+CA\s+ACTIVE\s+true/m);
