@@ -1,5 +1,5 @@
 // `skiff up` in process mode as a user runs it: a real `skiff up` child process on a
-// small mesh (two node apps written here), `skiff apply` / `status` / `delete` as real
+// small mesh (helpers/shop.ts: two node apps), `skiff apply` / `status` / `delete` as real
 // processes, requests through the ingress gateway on 127.0.0.1, then SIGTERM and no
 // process left behind.
 import { test } from "node:test";
@@ -10,70 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { MeshState } from "../../src/runtime/index.ts";
 import { alive, eventually, runSkiff as skiff, startMesh } from "./helpers/mesh.ts";
-
-const APP = `
-import { createServer, request } from "node:http";
-const name = process.env.NAME;
-createServer((req, res) => {
-  if (req.url === "/healthz") return res.end("ok");
-  if (req.url === "/call-back") {
-    // Outbound through the sidecar, as any HTTP_PROXY-aware client does (absolute-form).
-    const proxy = new URL(process.env.HTTP_PROXY);
-    const r = request({ host: proxy.hostname, port: proxy.port, path: "http://back/", headers: { host: "back" } }, (up) => {
-      let body = "";
-      up.on("data", (c) => (body += c));
-      up.on("end", () => { res.writeHead(up.statusCode); res.end(name + " -> " + body + " @" + up.headers["x-replica"]); });
-    });
-    r.on("error", (e) => { res.writeHead(502); res.end(String(e)); });
-    return r.end();
-  }
-  res.setHeader("x-replica", process.env.PORT);
-  res.end("hello from " + name);
-}).listen(Number(process.env.PORT), "127.0.0.1");
-process.on("SIGTERM", () => process.exit(0));
-`;
-
-function mesh(node: string): string {
-  const workload = (name: string, replicas: number): string => `---
-apiVersion: skiff.dev/v1alpha1
-kind: Workload
-metadata: { name: ${name}, namespace: shop }
-spec:
-  command: [${JSON.stringify(node)}, "app.mjs"]
-  env: { NAME: ${name} }
-  replicas: ${replicas}
-  ports: [{ name: http, containerPort: 8080 }]
-  labels: { app: ${name} }
-  readinessProbe: { httpGet: { path: /healthz, port: http }, periodSeconds: 1 }
----
-apiVersion: v1
-kind: Service
-metadata: { name: ${name}, namespace: shop }
-spec:
-  selector: { app: ${name} }
-  ports: [{ name: http, port: 80, targetPort: http }]
-`;
-  return `apiVersion: v1
-kind: Namespace
-metadata: { name: shop, labels: { istio-injection: enabled } }
-${workload("front", 1)}${workload("back", 2)}`;
-}
-
-const GATEWAY = `apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata: { name: web }
-spec:
-  selector: { istio: ingressgateway }
-  servers: [{ port: { number: 80, name: http, protocol: HTTP }, hosts: ["*"] }]
----
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: { name: web }
-spec:
-  hosts: ["*"]
-  gateways: [web]
-  http: [{ route: [{ destination: { host: front } }] }]
-`;
+import { shopGateway, writeShop } from "./helpers/shop.ts";
 
 const INVALID = `apiVersion: networking.istio.io/v1
 kind: VirtualService
@@ -103,7 +40,7 @@ test("skiff status, apply and delete say clearly when no mesh is running", async
 test("skiff up refuses at once when the gateway's port is taken", async (t) => {
   const dir = mkdtempSync(join(tmpdir(), "skiff-busy-"));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
-  writeFileSync(join(dir, "mesh.yaml"), mesh(process.execPath));
+  writeShop(dir, { replicas: { front: 1, back: 2 } });
   const busy = createServer();
   await new Promise<void>((r) => busy.listen(0, "127.0.0.1", () => r()));
   const port = (busy.address() as { port: number }).port;
@@ -119,9 +56,8 @@ test("skiff up refuses at once when the gateway's port is taken", async (t) => {
 
 test("skiff up: gateway 404 before a Gateway, routes after apply, status, refused invalid config, restart of a crashed app, delete, clean stop", { timeout: 120_000 }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), "skiff-up-"));
-  writeFileSync(join(dir, "app.mjs"), APP);
-  writeFileSync(join(dir, "mesh.yaml"), mesh(process.execPath));
-  writeFileSync(join(dir, "gateway.yaml"), GATEWAY);
+  writeShop(dir, { replicas: { front: 1, back: 2 } });
+  writeFileSync(join(dir, "gateway.yaml"), shopGateway());
   writeFileSync(join(dir, "invalid.yaml"), INVALID);
   const up = await startMesh(t, { dir, files: [join(dir, "mesh.yaml")] });
   const { runDir, env, port: httpPort } = up;
