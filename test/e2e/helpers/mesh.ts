@@ -66,10 +66,11 @@ export interface Mesh {
 
 /** Starts `skiff up` on `files` and waits until it says ready (asserting so). */
 export async function startMesh(t: TestContext, opts: MeshOptions): Promise<Mesh> {
+  // The one await before the exit hook is registered comes before the temp dir is made.
+  const port = await kernelFreePort();
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), opts.prefix ?? "skiff-mesh-"));
   const runDir = join(dir, "run");
   const env: NodeJS.ProcessEnv = { ...process.env, ...opts.env, SKIFF_RUN_DIR: runDir };
-  const port = await kernelFreePort();
   const args = opts.args ?? [];
   const trace = args.includes("--no-trace-store") || args.includes("--trace-port") ? [] : ["--trace-port", "0"];
   const up = spawn(process.execPath, [SKIFF, "up", ...opts.files.flatMap((f) => ["-f", f]), "--port", String(port), ...trace, ...args], {
