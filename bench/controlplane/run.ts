@@ -4,7 +4,8 @@
 // single VirtualService change, the control plane's RSS and CPU, and the bytes pushed.
 //
 // npm run bench:controlplane [-- --sizes 100/200,1000/2000] [-- --quick]
-// Env: BENCH_CP_TIMEOUT_S (per phase, default 300).
+// Env: BENCH_CP_TIMEOUT_S (per phase, default 300); BENCH_NICE (root: the control plane's
+// nice level; run this process with `nice` as well on a shared machine).
 import { mkdtempSync, writeFileSync, rmSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -22,6 +23,7 @@ const quick = argv.includes("--quick");
 const sizesArg = argv[argv.indexOf("--sizes") + 1];
 const SIZES = (argv.includes("--sizes") ? sizesArg : quick ? "20/40" : "100/200,300/600,1000/2000").split(",").map((s) => s.split("/").map(Number) as [number, number]);
 const PHASE_TIMEOUT_MS = Number(process.env.BENCH_CP_TIMEOUT_S ?? 300) * 1000;
+const NICE = process.env.BENCH_NICE;
 
 export interface SizeResult {
   services: number;
@@ -36,6 +38,7 @@ export interface SizeResult {
   full_push_bytes_mb?: number;
   /** CPU this process (the simulated proxies) spent on the full push: to tell who was the bottleneck. */
   simulator_cpu_s_full_push?: number;
+  simulator_cpu_s_change?: number;
   convergence_affected?: number;
   convergence_p50_ms?: number;
   convergence_p99_ms?: number;
@@ -102,6 +105,7 @@ async function runSize(services: number, proxies: number): Promise<SizeResult> {
     // One VirtualService change (svc-0's weights), measured from the file write to each
     // affected proxy's last ACK of the push it caused.
     const bytesBefore = sidecars.reduce((n, s) => n + s.stats.bytes, 0);
+    const simCpu1 = process.cpuUsage();
     const tWrite = performance.now();
     for (const s of sidecars) s.setMark(tWrite);
     writeFileSync(changed, mesh.virtualServiceYaml(0, 80));
@@ -115,6 +119,8 @@ async function runSize(services: number, proxies: number): Promise<SizeResult> {
     result.convergence_max_ms = round(conv[conv.length - 1], 1);
     result.change_bytes_mb = round((sidecars.reduce((n, s) => n + s.stats.bytes, 0) - bytesBefore) / 1e6, 3);
     result.cp_cpu_s_change = round(cpuSeconds(cp.pid) - cpu1, 2);
+    const simCpuChange = process.cpuUsage(simCpu1);
+    result.simulator_cpu_s_change = round((simCpuChange.user + simCpuChange.system) / 1e6, 2);
     result.cp_rss_mb = round(peakRssMb(cp.pid), 1);
     result.nacks = sidecars.reduce((n, s) => n + s.stats.nacks, 0);
     result.completed = true;
@@ -146,16 +152,16 @@ function table(results: SizeResult[], date: string, machine: string): string {
   const lines = [
     `Control plane, ${date} — ${machine}`,
     "",
-    "| services / proxies | full push: all ACKed (s) | p50 proxy (s) | bytes full push (MB) | VS change: affected | p50 (ms) | p99 (ms) | max (ms) | bytes change (MB) | CP peak RSS (MB) | CP CPU full push (s) | CP CPU change (s) |",
-    "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    "| services / proxies | full push: all ACKed (s) | p50 proxy (s) | first response p50 (s) | bytes full push (MB) | VS change: affected | p50 (ms) | p99 (ms) | max (ms) | bytes change (MB) | CP peak RSS (MB) | CP CPU full push (s) | CP CPU change (s) |",
+    "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
   ];
   for (const r of results) {
     if (!r.completed) {
-      lines.push(`| ${r.services} / ${r.proxies} | did not finish: ${r.note} | | | | | | | | ${f(r.cp_rss_mb)} | ${f(r.cp_cpu_s_full_push)} | |`);
+      lines.push(`| ${r.services} / ${r.proxies} | did not finish: ${r.note} | | | | | | | | | ${f(r.cp_rss_mb)} | ${f(r.cp_cpu_s_full_push)} | |`);
       continue;
     }
     lines.push(
-      `| ${r.services} / ${r.proxies} | ${f(r.full_push_s, 2)} | ${f(r.full_push_p50_s, 2)} | ${f(r.full_push_bytes_mb)} | ${r.convergence_affected} | ${f(r.convergence_p50_ms)} | ${f(r.convergence_p99_ms)} | ${f(r.convergence_max_ms)} | ${f(r.change_bytes_mb, 2)} | ${f(r.cp_rss_mb)} | ${f(r.cp_cpu_s_full_push)} | ${f(r.cp_cpu_s_change)} |`,
+      `| ${r.services} / ${r.proxies} | ${f(r.full_push_s, 2)} | ${f(r.full_push_p50_s, 2)} | ${f(r.first_response_p50_s, 2)} | ${f(r.full_push_bytes_mb)} | ${r.convergence_affected} | ${f(r.convergence_p50_ms)} | ${f(r.convergence_p99_ms)} | ${f(r.convergence_max_ms)} | ${f(r.change_bytes_mb, 2)} | ${f(r.cp_rss_mb)} | ${f(r.cp_cpu_s_full_push)} | ${f(r.cp_cpu_s_change)} |`,
     );
   }
   return lines.join("\n");
@@ -173,7 +179,7 @@ async function main(): Promise<void> {
   const date = new Date().toISOString();
   const machine = machineDescription();
   const load = readFileSync("/proc/loadavg", "utf8").split(" ")[0];
-  const md = `${table(results, date, machine)}\n\nMachine load (1-minute average) at the start ${loadAtStart}, at the end ${load}. Simulated proxies' CPU for the full push (this process): ${results.map((r) => `${r.services}/${r.proxies}: ${r.simulator_cpu_s_full_push ?? "–"} s`).join(", ")}.`;
+  const md = `${table(results, date, machine)}\n\nMachine load (1-minute average) at the start ${loadAtStart}, at the end ${load}. Simulated proxies' CPU (this process), full push / change: ${results.map((r) => `${r.services}/${r.proxies}: ${r.simulator_cpu_s_full_push ?? "–"} s / ${r.simulator_cpu_s_change ?? "–"} s`).join(", ")}.${NICE ? ` Control plane at nice ${NICE} (BENCH_NICE), on top of this process's own priority.` : ""}`;
   process.stdout.write(md + "\n");
   if (!quick && !argv.includes("--sizes")) {
     const dir = path.join(repo, "bench/results");
