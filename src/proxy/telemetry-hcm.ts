@@ -36,8 +36,8 @@ import type { Readable } from "node:stream";
 import { GrpcFrameCounter } from "./telemetry-grpc.ts";
 import type { HeaderBag } from "../telemetry/index.ts";
 import { ResponseFlag, formatResponseFlags, type RequestContext } from "./request-context.ts";
-import { compileAccessLogs, writeAccessLogs, type AccessLogSink } from "./filters/access-log.ts";
-import { IstioStatsFilter } from "./filters/stats.ts";
+import { celActivation, compileAccessLogs, writeAccessLogs, type AccessLogSink } from "./filters/access-log.ts";
+import { IstioStatsFilter, type DynamicDimension } from "./filters/stats.ts";
 import { MetadataExchangeFilter } from "./filters/metadata-exchange.ts";
 import { parseTracingConfig, type TracingConfig } from "./filters/tracing.ts";
 import { PEER_METADATA_HEADER, PEER_METADATA_ID_HEADER, type PeerInfo } from "./telemetry-peer.ts";
@@ -174,6 +174,8 @@ export class HcmTelemetry {
   private readonly suffix = ["", "", "", ""];
   private readonly dropped: Set<string>;
   private readonly families: IstioFamilies;
+  /** Per-request tag values by metric (Telemetry tagOverrides with CEL); undefined when there are none. */
+  private readonly dynamic: Record<string, DynamicDimension[]> | undefined;
 
   private constructor(
     readonly env: ProxyTelemetry,
@@ -189,7 +191,9 @@ export class HcmTelemetry {
     if (this.tracing?.providerWarning) env.warnOnce(this.tracing.providerWarning);
     this.dropped = this.stats?.config.dropped ?? new Set();
     this.families = env.familiesFor(this.stats?.config.overrides ?? {});
-    for (const d of this.stats?.config.ignoredDimensions ?? []) env.warnOnce(`istio.stats: ${d}: only constant (string literal) dimensions are applied; this one is ignored`);
+    for (const d of this.stats?.config.ignoredDimensions ?? []) env.warnOnce(`istio.stats: ${d}; this dimension is ignored`);
+    const dynamic = this.stats?.config.dynamic;
+    this.dynamic = dynamic && Object.keys(dynamic).length > 0 ? dynamic : undefined;
     // Istio's AUTO reporter: the server side of the exchange (inbound) reports as destination;
     // clients and gateways (SERVER_GATEWAY) as source. Without an exchange filter the HCM's
     // stat_prefix tells inbound (Istio names inbound HCMs `inbound_...`).
@@ -372,6 +376,10 @@ export class HcmTelemetry {
     sfx[2] = r.responseFlags === "" ? "-" : r.responseFlags;
     sfx[3] = this.reporter === "destination" ? (s.ctx.peerPrincipal && this.env.ownPrincipal ? "mutual_tls" : "none") : "unknown";
     const d = this.dropped;
+    if (this.dynamic) {
+      this.countDynamic(h, st, r, sfx, this.dynamic);
+      return;
+    }
     if (!d.has("requests_total")) h.requests.series(sfx).inc();
     if (!d.has("request_duration_milliseconds")) h.duration.series(sfx).observe(r.durationMs < 0 ? 0 : r.durationMs);
     if (!d.has("request_bytes")) h.requestBytes.series(sfx).observe(r.bytesReceived);
@@ -379,6 +387,32 @@ export class HcmTelemetry {
     if (st.grpc) {
       if (!d.has("request_messages_total")) h.requestMessages.series(sfx).inc(st.requestFrames.messages);
       if (!d.has("response_messages_total")) h.responseMessages.series(sfx).inc(st.responseFrames.messages);
+    }
+  }
+
+  /**
+   * The same counting when a Telemetry override gives some tag a per-request CEL value:
+   * those families take the evaluated values after the response labels. Kept apart so
+   * the common path (no such override) evaluates nothing and allocates nothing.
+   */
+  private countDynamic(h: PeerHandles, st: RequestTelemetry, r: AccessLogRecord, sfx: readonly string[], dynamic: Record<string, DynamicDimension[]>): void {
+    let activation: Record<string, unknown> | undefined;
+    const tuple = (metric: string): readonly string[] => {
+      const dims = dynamic[metric];
+      if (!dims) return sfx;
+      activation ??= celActivation(r);
+      const out = sfx.slice();
+      for (const dim of dims) out.push(dimensionValue(dim, activation));
+      return out;
+    };
+    const d = this.dropped;
+    if (!d.has("requests_total")) h.requests.series(tuple("istio_requests_total")).inc();
+    if (!d.has("request_duration_milliseconds")) h.duration.series(tuple("istio_request_duration_milliseconds")).observe(r.durationMs < 0 ? 0 : r.durationMs);
+    if (!d.has("request_bytes")) h.requestBytes.series(tuple("istio_request_bytes")).observe(r.bytesReceived);
+    if (!d.has("response_bytes")) h.responseBytes.series(tuple("istio_response_bytes")).observe(r.bytesSent);
+    if (st.grpc) {
+      if (!d.has("request_messages_total")) h.requestMessages.series(tuple("istio_request_messages_total")).inc(st.requestFrames.messages);
+      if (!d.has("response_messages_total")) h.responseMessages.series(tuple("istio_response_messages_total")).inc(st.responseFrames.messages);
     }
   }
 
@@ -410,5 +444,15 @@ export class HcmTelemetry {
     if (t.provider?.kind === "otlp" && t.provider.serviceName) span.localEndpoint = { serviceName: t.provider.serviceName.toLowerCase() };
     finishSpan(span, st.startMs * 1000 + (s.ctx.endNs > 0n ? Math.round(s.ctx.durationMs() * 1000) : 0));
     exporter.export(span);
+  }
+}
+
+/** A per-request tag's value: the CEL result as text; "unknown" when it fails (a missing header), as Istio. */
+function dimensionValue(dim: DynamicDimension, activation: Record<string, unknown>): string {
+  try {
+    const v = dim.program(activation);
+    return v === undefined || v === null ? "unknown" : String(v);
+  } catch {
+    return "unknown";
   }
 }

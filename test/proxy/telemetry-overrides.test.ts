@@ -1,5 +1,5 @@
 // Telemetry API metric overrides as the stats filter receives them (stats.PluginConfig
-// `metrics[]`): drop, tags_to_remove, constant dimensions; two listeners with different
+// `metrics[]`): drop, tags_to_remove, constant and per-request (CEL) dimensions; two listeners with different
 // overrides on one proxy expose one valid family.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
@@ -29,7 +29,7 @@ before(async () => {
         filters: [
           stats({
             metrics: [
-              { name: "requests_total", dimensions: { mesh_name: "'local'", request_host: "request.host" }, tags_to_remove: ["request_protocol", "destination_canonical_revision"] },
+              { name: "requests_total", dimensions: { mesh_name: "'local'", request_host: "request.host", tenant: "request.headers['x-tenant']", destination_service: "request.host + ':' + string(response.code)" }, tags_to_remove: ["request_protocol", "destination_canonical_revision"] },
               { name: "request_bytes", drop: true },
             ],
           }),
@@ -45,9 +45,10 @@ after(async () => {
   await app?.close();
 });
 
-test("removed tags are gone, constant dimensions are added, dropped metrics are not counted", async () => {
+test("removed tags are gone, constant and per-request (CEL) dimensions are added, dropped metrics are not counted", async () => {
   assert.equal((await request(proxy.port("plain"), "/", { host: "app" })).status, 200);
-  assert.equal((await request(proxy.port("overridden"), "/", { host: "app" })).status, 200);
+  assert.equal((await request(proxy.port("overridden"), "/", { host: "app", headers: { "x-tenant": "blue" } })).status, 200);
+  assert.equal((await request(proxy.port("overridden"), "/", { host: "app", headers: { "x-tenant": "blue" } })).status, 200);
   assert.equal((await request(proxy.port("overridden"), "/", { host: "app" })).status, 200);
   const fams = parseExposition(await (await fetch(`${proxy.adminUrl}/stats/prometheus`)).text());
   const requests = fams.find((f) => f.name === "istio_requests_total")!.samples;
@@ -56,13 +57,20 @@ test("removed tags are gone, constant dimensions are added, dropped metrics are 
   assert.equal(plain.length, 1);
   assert.equal(plain[0].value, 1);
   assert.equal(plain[0].labels.request_protocol, "http");
-  assert.equal(over.length, 1);
-  assert.equal(over[0].value, 2);
-  assert.equal(over[0].labels.request_protocol, undefined);
-  assert.equal(over[0].labels.destination_canonical_revision, undefined);
-  // A per-request CEL dimension is not applied (the proxy logs it once).
-  assert.equal(over[0].labels.request_host, undefined);
-  assert.equal(over[0].labels.destination_service, "app.default.svc.cluster.local");
+  // Per-request CEL values: one series per tenant header value; a missing header is "unknown".
+  assert.deepEqual(over.map((s) => `${s.labels.tenant}=${s.value}`).sort(), ["blue=2", "unknown=1"]);
+  for (const o of over) {
+    assert.equal(o.labels.request_protocol, undefined);
+    assert.equal(o.labels.destination_canonical_revision, undefined);
+    assert.equal(o.labels.request_host, "app");
+    // A per-request value for an existing label replaces it (once, not twice).
+    assert.equal(o.labels.destination_service, "app:200");
+    assert.equal(o.labels.response_code, "200");
+  }
+  // Only requests_total had the overrides: the duration histogram keeps Istio's labels.
+  const duration = fams.find((f) => f.name === "istio_request_duration_milliseconds")!.samples.filter((s) => s.name.endsWith("_count"));
+  assert.ok(duration.every((s) => s.labels.tenant === undefined && s.labels.destination_service === "app.default.svc.cluster.local"));
+  assert.equal(duration.reduce((a, s) => a + s.value, 0), 4);
   // request_bytes is dropped on the overridden listener only.
   const bytesCount = fams.find((f) => f.name === "istio_request_bytes")!.samples.filter((s) => s.name === "istio_request_bytes_count");
   assert.deepEqual(bytesCount.map((s) => s.value), [1]);

@@ -151,6 +151,22 @@ test("Telemetry API overrides: a disabled metric disappears, removed tags merge 
   assert.equal(req.samples[0].labels.response_code, undefined);
 });
 
+test("per-request tags (dynamicTags): values follow the family's own, one replaces a same-named label, TCP families keep their schema", () => {
+  const reg = new MetricsRegistry();
+  const fams = registerIstioMetrics(reg, { ALL_METRICS: { dynamicTags: ["tenant", "destination_service"] } });
+  const values = istioLabelValues(sourceFacts);
+  fams.istio_requests_total.series([...values, "blue", "app:200"]).inc();
+  fams.istio_requests_total.series([...values, "blue", "app:200"]).inc();
+  fams.istio_requests_total.series([...values, "red", "app:200"]).inc();
+  // Through a prefix handle too, as the proxy records.
+  fams.istio_requests_total.prefix(values.slice(0, 5)).series([...values.slice(5), "red", "app:200"]).inc();
+  const req = parseExposition(reg.expose()).find((f) => f.name === "istio_requests_total")!;
+  assert.deepEqual(req.samples.map((x) => `${x.labels.tenant} ${x.labels.destination_service} ${x.value}`).sort(), ["blue app:200 2", "red app:200 2"]);
+  assert.equal(req.samples[0].labels.response_code, values[HTTP_LABELS.indexOf("response_code")]);
+  assert.throws(() => fams.istio_requests_total.series(values), /expected \d+ label values/);
+  assert.ok(fams.istio_tcp_sent_bytes_total.labelNames.every((l) => l !== "tenant"));
+});
+
 test("an Istio duration histogram puts 3 ms in the le=5 bucket", () => {
   const reg = new MetricsRegistry();
   const fams = registerIstioMetrics(reg);

@@ -105,7 +105,9 @@ export function registerIstioMetrics(
 ): IstioFamilies {
   const out = {} as IstioFamilies;
   for (const def of ISTIO_METRICS) {
-    const merged = mergeOverrides(overrides.ALL_METRICS, overrides[def.selector], overrides[def.name]);
+    let merged = mergeOverrides(overrides.ALL_METRICS, overrides[def.selector], overrides[def.name]);
+    // Per-request tag values come from an HTTP request's attributes; TCP families keep their schema.
+    if (def.tcp && merged.dynamicTags?.length) merged = { ...merged, dynamicTags: [] };
     out[def.name] = registry.family({
       name: def.name,
       help: def.help,
@@ -119,17 +121,24 @@ export function registerIstioMetrics(
 }
 
 function mergeOverrides(...list: (FamilyOverrides | undefined)[]): FamilyOverrides {
-  const out: { disabled?: boolean; removeTags: string[]; upsertTags: Record<string, string> } = { removeTags: [], upsertTags: {} };
+  const out: { disabled?: boolean; removeTags: string[]; upsertTags: Record<string, string>; dynamicTags: string[] } = { removeTags: [], upsertTags: {}, dynamicTags: [] };
   for (const o of list) {
     if (!o) continue;
     if (o.disabled !== undefined) out.disabled = o.disabled;
     for (const t of o.removeTags ?? []) {
       out.removeTags.push(t);
       delete out.upsertTags[t];
+      out.dynamicTags = out.dynamicTags.filter((d) => d !== t);
     }
     for (const [k, v] of Object.entries(o.upsertTags ?? {})) {
       out.upsertTags[k] = v;
       out.removeTags = out.removeTags.filter((t) => t !== k);
+      out.dynamicTags = out.dynamicTags.filter((d) => d !== k);
+    }
+    for (const k of o.dynamicTags ?? []) {
+      delete out.upsertTags[k];
+      out.removeTags = out.removeTags.filter((t) => t !== k);
+      if (!out.dynamicTags.includes(k)) out.dynamicTags.push(k);
     }
   }
   return out;

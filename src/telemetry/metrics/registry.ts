@@ -20,6 +20,13 @@ export interface FamilyOverrides {
    * evaluated by whoever builds the overrides, Skiff's registry gets its result.
    */
   upsertTags?: Readonly<Record<string, string>>;
+  /**
+   * Labels whose value differs per request (Istio's CEL tag values such as
+   * `request.host`): appended to the schema, their values passed after the family's
+   * own labels in the tuple given to series(). One that names an existing label
+   * replaces it.
+   */
+  dynamicTags?: readonly string[];
 }
 
 export interface FamilyOptions {
@@ -120,7 +127,8 @@ export class MetricFamily {
     this.name = options.name;
     this.help = options.help;
     this.type = options.type;
-    this.labelNames = options.labelNames;
+    const dynamic = options.overrides?.dynamicTags ?? [];
+    this.labelNames = dynamic.length === 0 ? options.labelNames : [...options.labelNames, ...dynamic];
     this.buckets = options.buckets ?? [];
     if (this.type === "histogram") {
       for (let i = 1; i < this.buckets.length; i++) {
@@ -136,8 +144,11 @@ export class MetricFamily {
     this.keptIndices = [];
     this.outputNames = [];
     this.constants = [];
+    const own = options.labelNames.length;
     this.labelNames.forEach((label, i) => {
       if (removed.has(label)) return;
+      // A dynamic tag that names one of the family's labels replaces it.
+      if (i < own && dynamic.includes(label)) return;
       this.constants.push(label in upserts ? upserts[label] : undefined);
       this.keptIndices.push(i);
       this.outputNames.push(label);
