@@ -48,6 +48,8 @@ export function checkTelemetry(f: Findings, spec: Obj): void {
         const tp = at(p, "overrides", j, "tagOverrides", tag);
         if (op === "UPSERT" && !str(t.value)) f.error(at(tp, "value"), `tag override "${tag}" with operation UPSERT needs a value`, "set value to a CEL expression, e.g. request.host");
         if (op === "REMOVE" && has(t, "value")) f.error(at(tp, "value"), `tag override "${tag}" with operation REMOVE must not have a value`, "remove value");
+        const celError = op === "UPSERT" && str(t.value) ? celParseError(str(t.value)!) : undefined;
+        if (celError) f.error(at(tp, "value"), `tag override "${tag}" value ${JSON.stringify(t.value)} is not valid CEL (${celError})`, "write a CEL expression, e.g. request.host, or a quoted constant such as \"'blue'\"");
       }
     }
   }
