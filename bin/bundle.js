@@ -4,7 +4,7 @@
 //
 // The bundle lives in node_modules/.cache/skiff/<signature>/, where the signature is a
 // hash of the path, size and mtime of every file and folder under src/, plus
-// package.json, package-lock.json and this file. Any edit, addition or removal changes
+// package.json, package-lock.json, tsconfig.json (esbuild reads it) and this file. Any edit, addition or removal changes
 // it, so a developer never runs a stale bundle; the check is a stat walk (~300 entries).
 // Packages stay external (imported from node_modules as usual); the bundle sits inside
 // the package so they resolve exactly as they do from src/. Code splitting keeps each
@@ -37,7 +37,7 @@ export function cacheDir(root = PACKAGE_ROOT) {
 /**
  * A hash of what the bundle is built from: every file and folder under src/ (path, size,
  * mtime; a folder's mtime changes when an entry is added, removed or renamed), plus the
- * package's manifest and lock file and this builder.
+ * package's manifest and lock file, tsconfig.json and this builder.
  */
 export function sourceSignature(root = PACKAGE_ROOT) {
   const entries = [];
@@ -53,7 +53,7 @@ export function sourceSignature(root = PACKAGE_ROOT) {
   const src = path.join(root, "src");
   entries.push(`src\0${statSync(src).mtimeMs}`);
   walk(src, "src");
-  for (const f of ["package.json", "package-lock.json", "bin/bundle.js"]) {
+  for (const f of ["package.json", "package-lock.json", "tsconfig.json", "bin/bundle.js"]) {
     const abs = path.join(root, f);
     if (existsSync(abs)) {
       const s = statSync(abs);
