@@ -14,8 +14,9 @@
 import http from "node:http";
 import type net from "node:net";
 import { PassThrough, Readable } from "node:stream";
-import { Client } from "undici";
-import type { Dispatcher } from "undici";
+// Only the Client module, not undici's index (fetch, WebSocket, cache: ≈ 3 MB more heap).
+import Client from "undici/lib/dispatcher/client.js";
+import type { Dispatcher, Client as ClientType } from "undici";
 import type { HostImpl } from "./host.ts";
 import { connectedSockets, openConnection } from "./pool.ts";
 import type { ConnectionPool, PoolOwner } from "./pool.ts";
@@ -59,7 +60,7 @@ function headerObject(raw: Buffer[] | string[] | null): Record<string, string | 
 
 /** One upstream connection: an undici Client over one socket of ours. */
 class H1Connection {
-  readonly client: Client;
+  readonly client: ClientType;
   socket: net.Socket | undefined = undefined;
   requests = 0;
   busy = false;
