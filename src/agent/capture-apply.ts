@@ -1,12 +1,17 @@
 // Applies (or removes) the capture rules of capture.ts inside a network namespace with
 // iptables-restore, fed on stdin (no shell, no temp file).
 import { execFile } from "node:child_process";
-import { captureRemovalRules, captureRules, type CaptureOptions } from "./capture.ts";
+import { captureRemovalRules, captureRules, needsRouteLocalnet, type CaptureOptions } from "./capture.ts";
 
 export class CaptureError extends Error {}
 
 /** Replaces the nat table of namespace `netns` with the capture rules. */
 export async function applyCapture(netns: string, options: CaptureOptions): Promise<void> {
+  if (needsRouteLocalnet(options)) {
+    // The namespace's own sysctl (/proc/sys/net is per network namespace), written by tee
+    // inside it: no shell. `all` covers eth0 whatever the kernel ORs it with.
+    await run(["netns", "exec", netns, "tee", "/proc/sys/net/ipv4/conf/all/route_localnet"], "1\n", `allow probes to reach 127.0.0.1 in network namespace ${netns}`);
+  }
   await restore(netns, captureRules(options), "apply traffic capture");
 }
 

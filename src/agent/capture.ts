@@ -35,6 +35,16 @@ export interface CaptureOptions {
    * has no mesh identity, so STRICT mTLS or an ALLOW policy would refuse it.
    */
   excludeInboundSources?: readonly string[];
+  /**
+   * Inbound sources whose connections go to the app on 127.0.0.1 (DNAT, same port)
+   * instead of the sidecar: the runtime's readiness probes. Like excludeInboundSources
+   * they skip capture, but they reach the app where its sidecar reaches it, so an app
+   * listening on 127.0.0.1 only (served fine through the sidecar) is ready too.
+   * Needs `route_localnet` in the namespace (capture-apply.ts sets it); the raw table
+   * then drops any other packet that arrives for 127.0.0.0/8 from outside, which the
+   * kernel would otherwise drop as a martian.
+   */
+  appProbeSources?: readonly string[];
   /** Outbound destinations (CIDRs) that skip capture, e.g. the control plane's address. */
   excludeOutboundCidrs?: readonly string[];
 }
@@ -69,6 +79,7 @@ export function captureRules(options: CaptureOptions): string {
   lines.push("-A PREROUTING -p tcp -j ISTIO_INBOUND");
   for (const port of o.excludeInboundPorts) lines.push(`-A ISTIO_INBOUND -p tcp --dport ${port} -j RETURN`);
   for (const source of o.excludeInboundSources) lines.push(`-A ISTIO_INBOUND -s ${source} -p tcp -j RETURN`);
+  for (const source of o.appProbeSources) lines.push(`-A ISTIO_INBOUND -s ${source} -p tcp -j DNAT --to-destination 127.0.0.1`);
   lines.push("-A ISTIO_INBOUND -p tcp -j ISTIO_IN_REDIRECT");
   lines.push(`-A ISTIO_IN_REDIRECT -p tcp -j REDIRECT --to-ports ${o.inboundPort}`);
 
@@ -100,7 +111,18 @@ export function captureRules(options: CaptureOptions): string {
   lines.push("-A ISTIO_OUTPUT -j ISTIO_REDIRECT");
   lines.push(`-A ISTIO_REDIRECT -p tcp -j REDIRECT --to-ports ${o.outboundPort}`);
   lines.push("COMMIT");
+  if (o.appProbeSources.length > 0) {
+    // route_localnet lets the probes' DNAT to 127.0.0.1 through; nothing else may use it.
+    // The raw table sees the packet before the DNAT, so a probe (still addressed to the
+    // pod) passes and a packet sent to 127.0.0.0/8 from the bridge does not.
+    lines.push("*raw", ":PREROUTING ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]", "-A PREROUTING ! -i lo -d 127.0.0.0/8 -j DROP", "COMMIT");
+  }
   return lines.join("\n") + "\n";
+}
+
+/** Whether these options DNAT probes to loopback (then the namespace needs route_localnet). */
+export function needsRouteLocalnet(options: CaptureOptions): boolean {
+  return (options.appProbeSources ?? []).length > 0;
 }
 
 /** iptables-restore input that empties the nat table again (capture off). */
@@ -116,6 +138,7 @@ interface Normalised {
   dnsPort: number | false;
   excludeInboundPorts: number[];
   excludeInboundSources: string[];
+  appProbeSources: string[];
   excludeOutboundCidrs: string[];
 }
 
@@ -142,6 +165,7 @@ function normalise(o: CaptureOptions): Normalised {
     dnsPort: o.dnsPort === false ? false : port("dnsPort", o.dnsPort ?? CAPTURE_DEFAULTS.dnsPort),
     excludeInboundPorts: [...new Set(excludes)],
     excludeInboundSources: (o.excludeInboundSources ?? []).map((c, i) => cidr(`excludeInboundSources[${i}]`, c)),
+    appProbeSources: (o.appProbeSources ?? []).map((c, i) => cidr(`appProbeSources[${i}]`, c)),
     excludeOutboundCidrs: (o.excludeOutboundCidrs ?? []).map((c, i) => cidr(`excludeOutboundCidrs[${i}]`, c)),
   };
 }

@@ -168,7 +168,9 @@ export class NetnsMode {
         // DNS is not captured: resolv.conf names the bridge's DNS proxy, reached directly.
         // The runtime's probes (from probeSource) reach the app directly, as kubelet's do
         // through Istio's probe rewrite: STRICT or an ALLOW policy must not fail them.
-        await applyCapture(r.namespace, { proxyUid: this.#user.uid, proxyGid: this.#user.gid, dnsPort: false, excludeInboundSources: [this.net.probeSource] });
+        // They land on 127.0.0.1, where the sidecar reaches the app: an app listening on
+        // loopback only is served through its sidecar, so it must be ready too.
+        await applyCapture(r.namespace, { proxyUid: this.#user.uid, proxyGid: this.#user.gid, dnsPort: false, appProbeSources: [this.net.probeSource] });
       } else {
         this.#plain.add(r.namespace);
         await applyServiceRules(r.namespace, this.#serviceVips(this.#registry.snapshot()));
