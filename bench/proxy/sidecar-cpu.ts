@@ -121,7 +121,7 @@ async function main(): Promise<void> {
           process.stderr.write(text.split("\n").filter((l) => /inbound.*(rq_active|rq_pending_active|cx_active|cx_total|rq_total|rq_cancelled|rx_reset)|downstream_rq_active|downstream_cx_active/.test(l)).join("\n") + "\n");
         }
         runs.get(t.name)!.push(perK);
-        process.stderr.write(`${t.name} ${r + 1}/${REPEATS}: ${perK.toFixed(4)} CPU-s / 1k requests (${out.latency.count} requests, p50 ${out.latency.p50.toFixed(2)} ms, p99 ${out.latency.p99.toFixed(2)} ms, errors ${out.errors + out.non2xx})\n`);
+        process.stderr.write(`${t.name} ${r + 1}/${REPEATS}: ${perK.toFixed(4)} CPU-s / 1k requests (${out.latency.count} requests, p50 ${Number(out.latency.p50).toFixed(2)} ms, p99 ${Number(out.latency.p99).toFixed(2)} ms, errors ${out.errors + out.non2xx})\n`);
       }
     }
     const median = (v: number[]): number => [...v].sort((a, b) => a - b)[Math.floor((v.length - 1) / 2)];
