@@ -107,6 +107,7 @@ export class AdsServer {
 
   async stop(): Promise<void> {
     this.#debouncer.stop();
+    this.#pushGeneration++; // a push under way stops at its next proxy
     this.#unsubscribe?.();
     const servers = this.#servers.splice(0);
     if (servers.length === 0) return;
