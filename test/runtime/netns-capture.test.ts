@@ -3,7 +3,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFile, writeFile } from "node:fs/promises";
-import { captureRules, captureRemovalRules, CaptureOptionsError } from "../../src/agent/capture.ts";
+import { captureRules, captureRemovalRules, CaptureOptionsError, needsRouteLocalnet } from "../../src/agent/capture.ts";
 import { serviceRules } from "../../src/agent/capture-services.ts";
 
 const golden = new URL("./netns-capture.golden", import.meta.url);
@@ -33,6 +33,20 @@ test("an excluded inbound source (the runtime's probe address) reaches the app b
   assert.ok(exempt > 0 && exempt < lines.indexOf("-A ISTIO_INBOUND -p tcp -j ISTIO_IN_REDIRECT"), lines.join("\n"));
   assert.doesNotMatch(captureRules({ proxyUid: 1337 }), /ISTIO_INBOUND -s /);
   assert.throws(() => captureRules({ proxyUid: 1337, excludeInboundSources: ["probe"] }), /excludeInboundSources\[0\] must be an IPv4 address or CIDR/);
+});
+
+test("a probe source is sent to the app on 127.0.0.1 (DNAT) before the catch-all redirect, with the raw table fencing off other loopback-bound packets; none by default", () => {
+  const text = captureRules({ proxyUid: 1337, appProbeSources: ["198.18.0.254"] });
+  const lines = text.split("\n");
+  const dnat = lines.indexOf("-A ISTIO_INBOUND -s 198.18.0.254/32 -p tcp -j DNAT --to-destination 127.0.0.1");
+  assert.ok(dnat > 0 && dnat < lines.indexOf("-A ISTIO_INBOUND -p tcp -j ISTIO_IN_REDIRECT"), text);
+  // The drop is in the raw table, which sees the probe still addressed to the pod (before the DNAT).
+  const raw = lines.indexOf("*raw");
+  assert.ok(raw > dnat && lines.indexOf("-A PREROUTING ! -i lo -d 127.0.0.0/8 -j DROP") > raw, text);
+  assert.equal(needsRouteLocalnet({ proxyUid: 1337, appProbeSources: ["198.18.0.254"] }), true);
+  assert.equal(needsRouteLocalnet({ proxyUid: 1337 }), false);
+  assert.doesNotMatch(captureRules({ proxyUid: 1337 }), /DNAT|\*raw/);
+  assert.throws(() => captureRules({ proxyUid: 1337, appProbeSources: ["198.18.0.256"] }), /appProbeSources\[0\] must be an IPv4 address or CIDR/);
 });
 
 test("the proxy's exemption precedes the catch-all redirect (else the proxy would capture itself)", () => {
