@@ -54,6 +54,10 @@ const SAT_SECONDS = num("BENCH_SAT_SECONDS", quick ? 3 : 10);
 // the proxies under test get CPU 1 to themselves.
 const LOAD_CPU = "0";
 const PROXY_CPU = "1";
+// With a third core, the client side of each two-proxy path (client sidecar, TLS HAProxy
+// A) gets it, so that each proxy of a pair has a core of its own, as in Istio's figures.
+// On 2 cores both share CPU 1 (said under the table).
+const CLIENT_PROXY_CPU = cpus().length >= 3 ? "2" : PROXY_CPU;
 
 interface PathDef {
   name: string;
@@ -108,7 +112,7 @@ async function main(): Promise<void> {
     writeFileSync(path.join(dir, "haproxy-tls-server.cfg"), conf.haproxyTlsServerConf(ports.tlsServer, ports.upstream, dir));
     const tlsServer = launch(start("haproxy tls server", PROXY_CPU, haproxy, ["-db", "-f", path.join(dir, "haproxy-tls-server.cfg")]));
     writeFileSync(path.join(dir, "haproxy-tls-client.cfg"), conf.haproxyTlsClientConf(ports.tlsClient, ports.tlsServer, dir));
-    const tlsClient = launch(start("haproxy tls client", PROXY_CPU, haproxy, ["-db", "-f", path.join(dir, "haproxy-tls-client.cfg")]));
+    const tlsClient = launch(start("haproxy tls client", CLIENT_PROXY_CPU, haproxy, ["-db", "-f", path.join(dir, "haproxy-tls-client.cfg")]));
 
     // Skiff: control plane (with the mesh CA on its TLS port) + four process-mode
     // sidecars, as `skiff up` wires them: a plaintext pair without certificates, and an
@@ -140,7 +144,7 @@ async function main(): Promise<void> {
       const file = path.join(dir, `${o.name}.bootstrap.json`);
       writeFileSync(file, JSON.stringify(conf.sidecarBootstrap({ name: o.name, app: o.app, xdsPort, httpProxyPort: o.httpProxyPort, appPorts: o.appPorts })));
       const env = o.mtls ? { ...process.env, ...(await agentEnv(o.name, o.app)) } : process.env;
-      const p = launch(start(`skiff proxy ${o.name}`, PROXY_CPU, process.execPath, [...nodeFlags, skiff, "proxy", "--bootstrap", file], env));
+      const p = launch(start(`skiff proxy ${o.name}`, o.reporter === "source" ? CLIENT_PROXY_CPU : PROXY_CPU, process.execPath, [...nodeFlags, skiff, "proxy", "--bootstrap", file], env));
       const admin = (await waitForOutput(p, /skiff proxy ready: admin (http:\/\/\S+)/))[1];
       await waitReady(admin).catch((err: Error) => {
         throw new Error(`bench: skiff proxy ${o.name}: ${err.message}; its output:\n${p.output().slice(-3000)}`);
@@ -208,7 +212,7 @@ async function main(): Promise<void> {
       const r = results[name];
       if (r) out.paths[name] = { cpu_s_per_1k: r.cpu_s_per_1k, rss_mb: r.rss_mb, p50_ms: r.p50_ms, p90_ms: r.p90_ms, p99_ms: r.p99_ms, max_ms: r.max_ms, rps: r.rps };
     }
-    const table = markdownTable(out, results, notAvailable, { rate: RATE, connections: CONNECTIONS, seconds: SECONDS, repeats: REPEATS, satSeconds: SAT_SECONDS, telemetry: TELEMETRY_LABEL, checks }) + `\n\n${idle}\nMachine load (1-minute average) at the start ${loadAtStart}, at the end ${readFileSync("/proc/loadavg", "utf8").split(" ")[0]} on ${cpus().length} cores${NICE ? `; bench processes at nice ${NICE}` : ""}.`;
+    const table = markdownTable(out, results, notAvailable, { rate: RATE, connections: CONNECTIONS, seconds: SECONDS, repeats: REPEATS, satSeconds: SAT_SECONDS, telemetry: TELEMETRY_LABEL, checks }) + `\n\n${idle}\nMachine load (1-minute average) at the start ${loadAtStart}, at the end ${readFileSync("/proc/loadavg", "utf8").split(" ")[0]} on ${cpus().length} cores${NICE ? `; bench processes at nice ${NICE}` : ""}. CPUs: load generator, wrk, upstream and control plane ${LOAD_CPU}; proxies ${PROXY_CPU}${CLIENT_PROXY_CPU === PROXY_CPU ? " (both proxies of a pair share it)" : `, the client side of a pair ${CLIENT_PROXY_CPU}`}.`;
     process.stdout.write(table + "\n");
     if (profile) {
       for (const p of procs.filter((x) => x.name.startsWith("skiff proxy"))) await stop(p);
