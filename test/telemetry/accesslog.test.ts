@@ -189,3 +189,17 @@ test("the writer drops (and counts) lines beyond its bound instead of growing wi
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("an access log file that cannot be opened closes its writer instead of throwing", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "skiff-al-"));
+  try {
+    const w = openAccessLog(join(dir, "no-such-dir", "a.log"));
+    w.write("line\n");
+    await new Promise((r) => setTimeout(r, 20));
+    w.write("another\n");
+    await w.close();
+    assert.equal(w.written, 0, "nothing was handed to a destination that does not exist");
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
