@@ -22,12 +22,17 @@ const commands: Record<string, () => Promise<CommandModule>> = {
   version: () => import("./commands/version.ts"),
 };
 
-function usage(): string {
+/** The command list with each command's one-line summary. Loading every command module
+ *  costs about a second; it happens only for help and for a mistyped command. */
+async function usage(): Promise<string> {
+  const names = Object.keys(commands).sort();
+  const summaries = await Promise.all(names.map(async (name) => (await commands[name]()).summary));
+  const width = Math.max(...names.map((name) => name.length));
   return [
     "usage: skiff <command> [options]",
     "",
     "commands:",
-    ...Object.keys(commands).sort().map((name) => `  ${name}`),
+    ...names.map((name, i) => `  ${name.padEnd(width)}  ${summaries[i]}`),
     "",
     "Run `skiff <command> --help` for a command's options.",
   ].join("\n");
@@ -37,17 +42,17 @@ export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   if (name === undefined) {
     // No command is a usage error like any other (src/cli/command.ts): stderr, exit 2.
-    console.error(`skiff: no command given\n\n${usage()}`);
+    console.error(`skiff: no command given\n\n${await usage()}`);
     return 2;
   }
   if (name === "help" || name === "--help" || name === "-h") {
-    console.log(usage());
+    console.log(await usage());
     return 0;
   }
   if (name === "--version") return main(["version"]);
   const load = commands[name];
   if (!load) {
-    console.error(`skiff: unknown command "${name}"\n\n${usage()}`);
+    console.error(`skiff: unknown command "${name}"\n\n${await usage()}`);
     return 2;
   }
   const command = await load();

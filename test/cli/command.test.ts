@@ -22,8 +22,8 @@ async function skiff(t: TestContext, argv: string[]): Promise<{ code: number; st
   }
 }
 
-// The commands on the shared helper (all but proxy, which its owner was changing).
-const COMMANDS = ["apply", "delete", "control-plane", "demo", "dns-proxy", "logs", "prometheus-config", "proxy-config", "proxy-status", "status", "trace-store", "up", "validate", "version"];
+// Every command: all of them are on the shared helper.
+const COMMANDS = ["apply", "delete", "control-plane", "demo", "dns-proxy", "logs", "prometheus-config", "proxy", "proxy-config", "proxy-status", "status", "trace-store", "up", "validate", "version"];
 
 test("--help and -h print the command's usage on stdout and exit 0", async (t) => {
   for (const name of COMMANDS) {
@@ -36,7 +36,7 @@ test("--help and -h print the command's usage on stdout and exit 0", async (t) =
   }
 });
 
-test("skiff alone is a usage error (stderr, exit 2); skiff --help lists the commands (stdout, exit 0)", async (t) => {
+test("skiff alone is a usage error (stderr, exit 2); skiff --help lists the commands with their summaries (stdout, exit 0)", async (t) => {
   const none = await skiff(t, []);
   assert.equal(none.code, 2);
   assert.equal(none.stdout, "");
@@ -44,7 +44,16 @@ test("skiff alone is a usage error (stderr, exit 2); skiff --help lists the comm
   const help = await skiff(t, ["--help"]);
   assert.equal(help.code, 0);
   assert.equal(help.stderr, "");
-  for (const name of COMMANDS) assert.match(help.stdout, new RegExp(`^  ${name}$`, "m"));
+  for (const name of COMMANDS) {
+    // Each command on a line of its own with the summary its module exports.
+    const { summary } = (await import(`../../src/cli/commands/${name}.ts`)) as { summary: string };
+    assert.ok(summary.length > 0, name);
+    const line = help.stdout.split("\n").find((l) => l.trimStart().startsWith(`${name} `));
+    assert.ok(line, `${name} is listed:\n${help.stdout}`);
+    assert.match(line, /^  \S+ +\S/, name);
+    assert.equal(line.replace(/^ +\S+ +/, ""), summary, name);
+  }
+  assert.match(none.stderr, /^  proxy +run Skiff's proxy/m, "the list after the error has the summaries too");
 });
 
 test("an unknown flag exits 2 naming the flag, then the usage", async (t) => {
@@ -95,6 +104,11 @@ test("bad values name the flag, what it takes and the value given, with the usag
     [["up", "-f", "mesh.yaml", "--wait", "soon"], /^skiff up: --wait must be a number of seconds, not "soon"\n\nusage: skiff up/],
     [["status", "-o", "yaml"], /^skiff status: -o must be table or json, not "yaml"\n\nusage: skiff status/],
     [["prometheus-config", "--run-dir", "/nonexistent", "--control-plane", "127.0.0.1:15014"], /^skiff prometheus-config: use --run-dir or --control-plane, not both\n\nusage: skiff prometheus-config/],
+    [["proxy"], /^skiff proxy: give --bootstrap FILE, or both --node-id and --xds-address\n\nusage: skiff proxy/],
+    [["proxy", "--node-id", "sidecar~10.0.0.1~a-0.demo~demo.svc.cluster.local"], /^skiff proxy: give --bootstrap FILE, or both --node-id and --xds-address\n\nusage: skiff proxy/],
+    [["proxy", "--bootstrap", "b.yaml", "--admin-port", "70000"], /^skiff proxy: --admin-port must be a port number 0-65535, not "70000"\n\nusage: skiff proxy/],
+    [["proxy", "--bootstrap", "b.yaml", "--log-level", "loud"], /^skiff proxy: --log-level must be trace or debug or info or warning or error or critical or off, not "loud"\n\nusage: skiff proxy/],
+    [["proxy", "stray"], /^skiff proxy: unexpected argument "stray" \(this command takes only options\)\n\nusage: skiff proxy/],
     [["trace-store", "--max-spans", "0"], /^skiff trace-store: --max-spans must be a positive whole number, not "0"\n\nusage: skiff trace-store/],
   ];
   for (const [argv, expected] of cases) {
@@ -103,6 +117,13 @@ test("bad values name the flag, what it takes and the value given, with the usag
     assert.match(r.stderr, expected, argv.join(" "));
     assert.equal(r.stdout, "", argv.join(" "));
   }
+});
+
+test("skiff proxy: a bootstrap file it cannot use is one line naming the file, exit 2, no usage", async (t) => {
+  const r = await skiff(t, ["proxy", "--bootstrap", "/nonexistent/skiff-bootstrap.yaml"]);
+  assert.equal(r.code, 2);
+  assert.equal(r.stdout, "");
+  assert.match(r.stderr, /^skiff proxy: cannot read bootstrap \/nonexistent\/skiff-bootstrap\.yaml: ENOENT$/);
 });
 
 test("a command gets typed values with defaults filled in, and bare words only when it takes them", async () => {

@@ -1,7 +1,7 @@
 // `skiff proxy --bootstrap FILE [--node-id ID] [--xds-address HOST:PORT] [--admin-port N]`:
 // runs Skiff's proxy (sidecar or gateway, from the node id) driven by xDS.
-import { parseArgs } from "node:util";
-import { BootstrapError, Logger, Proxy, loadBootstrap, parseBootstrap, type Bootstrap, type LogLevel } from "../../proxy/index.ts";
+import { BootstrapError, Logger, Proxy, loadBootstrap, logLevels, parseBootstrap, type Bootstrap } from "../../proxy/index.ts";
+import { choiceOption, command, portOption, UsageError } from "../command.ts";
 // Only the type: the agent (X.509, the CA client, SDS: ~4.5 MB of heap) is imported when
 // mesh mTLS is configured, so a plaintext sidecar does not carry it.
 import type { RunningWorkloadAgent } from "../../agent/index.ts";
@@ -26,52 +26,41 @@ Mesh mTLS: with ${CA_ADDRESS_ENV}, SKIFF_CA_ROOT_FILE and SKIFF_TOKEN_FILE in th
 the workload agent runs beside the proxy: it gets and rotates the workload's certificate
 from the mesh CA and serves it to the proxy over SDS (the sds-grpc cluster).`;
 
-export async function run(args: string[]): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args,
-      options: {
-        bootstrap: { type: "string" },
-        "node-id": { type: "string" },
-        "xds-address": { type: "string" },
-        "admin-port": { type: "string" },
-        "log-level": { type: "string", default: "info" },
-        help: { type: "boolean", short: "h" },
-      },
-    }));
-  } catch (err) {
-    console.error(`skiff proxy: ${(err as Error).message}\n\n${USAGE}`);
-    return 2;
-  }
-  if (values.help) {
-    console.log(USAGE);
-    return 0;
-  }
-  const adminPort = values["admin-port"] === undefined ? undefined : Number(values["admin-port"]);
-  if (adminPort !== undefined && (!Number.isInteger(adminPort) || adminPort < 0 || adminPort > 65535)) {
-    console.error(`skiff proxy: --admin-port must be a port number (0-65535), got "${values["admin-port"]}"`);
-    return 2;
-  }
-  let bootstrap: Bootstrap;
-  try {
-    const overrides = { nodeId: values["node-id"], xdsAddress: values["xds-address"], adminPort };
-    if (values.bootstrap) bootstrap = loadBootstrap(values.bootstrap, overrides);
-    else {
-      if (!values["node-id"] || !values["xds-address"]) {
-        console.error(`skiff proxy: give --bootstrap FILE, or both --node-id and --xds-address\n\n${USAGE}`);
+export const run = command(
+  {
+    name: "proxy",
+    usage: USAGE,
+    options: {
+      bootstrap: { type: "string" },
+      "node-id": { type: "string" },
+      "xds-address": { type: "string" },
+      "admin-port": { type: "string" },
+      "log-level": { type: "string", default: "info" },
+    },
+  },
+  async ({ values }) => {
+    const adminPort = values["admin-port"] === undefined ? undefined : portOption(values["admin-port"], "--admin-port");
+    const level = choiceOption(values["log-level"], "--log-level", logLevels);
+    if (!values.bootstrap && (!values["node-id"] || !values["xds-address"])) throw new UsageError("give --bootstrap FILE, or both --node-id and --xds-address");
+    let bootstrap: Bootstrap;
+    try {
+      const overrides = { nodeId: values["node-id"], xdsAddress: values["xds-address"], adminPort };
+      bootstrap = values.bootstrap ? loadBootstrap(values.bootstrap, overrides) : parseBootstrap({}, "command line", overrides);
+    } catch (err) {
+      // A bad bootstrap file is the user's input too (exit 2), but the usage would not help:
+      // the message names the file, the field and the fix.
+      if (err instanceof BootstrapError) {
+        console.error(`skiff proxy: ${err.message}`);
         return 2;
       }
-      bootstrap = parseBootstrap({}, "command line", overrides);
+      throw err;
     }
-  } catch (err) {
-    if (err instanceof BootstrapError) {
-      console.error(`skiff proxy: ${err.message}`);
-      return 2;
-    }
-    throw err;
-  }
-  const logger = new Logger(values["log-level"] as LogLevel);
+    return serve(bootstrap, new Logger(level));
+  },
+);
+
+/** Starts the agent (when mesh mTLS is configured) and the proxy; resolves with the exit code once a signal has drained it. */
+async function serve(bootstrap: Bootstrap, logger: Logger): Promise<number> {
   // The agent first (Istio's pilot-agent): the proxy reaches it through sds-grpc.
   let agent: RunningWorkloadAgent | undefined;
   try {
