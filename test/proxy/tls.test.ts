@@ -302,6 +302,19 @@ test("x-forwarded-client-cert: APPEND_FORWARD adds the client's identity on mTLS
       const header = String((JSON.parse(r.body) as { headers: Record<string, string> }).headers["x-forwarded-client-cert"]);
       const fingerprint = new X509Certificate(webapp.certChainPem).fingerprint256.replaceAll(":", "").toLowerCase();
       assert.equal(header, `By=${ID("sa-logic")};Hash=${fingerprint};Subject="";URI=${ID("sa-webapp")}`);
+      // The element is built once per connection: later requests on a kept-alive connection
+      // carry the same identity, and a different client's connection its own.
+      const keepAlive = new https.Agent({ keepAlive: true, maxSockets: 1 });
+      try {
+        const onOneConnection = [await get(port, logic, ca.rootsPem(), keepAlive), await get(port, logic, ca.rootsPem(), keepAlive)];
+        const logicFingerprint = new X509Certificate(logic.certChainPem).fingerprint256.replaceAll(":", "").toLowerCase();
+        for (const answer of onOneConnection) {
+          const h = String((JSON.parse(answer.body) as { headers: Record<string, string> }).headers["x-forwarded-client-cert"]);
+          assert.equal(h, `By=${ID("sa-logic")};Hash=${logicFingerprint};Subject="";URI=${ID("sa-logic")}`);
+        }
+      } finally {
+        keepAlive.destroy();
+      }
       await new Promise<void>((resolve, reject) => {
         const req = http.get({ host: "127.0.0.1", port, path: "/", agent: false, headers: { "x-forwarded-client-cert": "By=forged;URI=spiffe://cluster.local/ns/demo/sa/admin" } }, (res) => {
           res.resume();
