@@ -3,13 +3,12 @@
 // collector already holds 9411, where the demo used to refuse with no way out).
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { kernelFreePort, readState, sweepStale } from "../../src/runtime/index.ts";
-import { SKIFF, runSkiff } from "./helpers/mesh.ts";
+import { kernelFreePort } from "../../src/runtime/index.ts";
+import { runSkiff, startMesh } from "./helpers/mesh.ts";
 
 function tempDir(t: { after(fn: () => void): void }): string {
   const dir = mkdtempSync(join(tmpdir(), "skiff-demo-flags-"));
@@ -44,40 +43,15 @@ test("skiff demo --trace-port on a taken port refuses at once, naming --no-trace
 
 test("skiff demo --no-trace-store runs the demo without a trace store", { timeout: 150_000 }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), "skiff-demo-flags-"));
-  const runDir = join(dir, "run");
-  const env = { ...process.env, SKIFF_RUN_DIR: runDir, DATA_DIR: join(dir, "feedback") };
-  const port = await kernelFreePort();
-  const demo = spawn(process.execPath, [SKIFF, "demo", "--port", String(port), "--no-trace-store"], { env, stdio: ["ignore", "pipe", "pipe"] });
-  let output = "";
-  demo.stdout.on("data", (c: Buffer) => (output += c.toString()));
-  demo.stderr.on("data", (c: Buffer) => (output += c.toString()));
-  const exited = new Promise<number | null>((resolve) => demo.once("exit", (code) => resolve(code)));
-  const stop = async (): Promise<number | null> => {
-    if (demo.exitCode !== null || demo.signalCode !== null) return demo.exitCode;
-    demo.kill("SIGTERM");
-    const stopped = await Promise.race([exited.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 20_000).unref())]);
-    if (stopped) return exited;
-    const state = readState(runDir);
-    demo.kill("SIGKILL");
-    await exited;
-    if (state) sweepStale(state);
-    return null;
-  };
-  // One hook, in this order: the mesh must be gone before its run directory is.
-  t.after(async () => {
-    await stop();
-    rmSync(dir, { recursive: true, force: true });
-  });
-
-  const deadline = Date.now() + 120_000;
-  while (!/skiff up: (ready|not ready)/.test(output) && demo.exitCode === null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-  assert.match(output, /skiff up: ready/, output);
+  const mesh = await startMesh(t, { command: "demo", dir, args: ["--no-trace-store"], env: { DATA_DIR: join(dir, "feedback") } });
+  const { port } = mesh;
+  const output = mesh.output();
   assert.match(output, new RegExp(`Open http://localhost:${port}/`));
   assert.doesNotMatch(output, /trace store/, "no trace store line among the ready lines");
-  const status = await runSkiff(env, "status", "-o", "json");
+  const status = await mesh.skiff("status", "-o", "json");
   assert.equal(status.code, 0, status.stderr);
   const parsed = JSON.parse(status.stdout) as { traceStore?: unknown; gateway: { httpPort: number } };
   assert.equal(parsed.gateway.httpPort, port);
   assert.equal(parsed.traceStore, undefined, "skiff status names no trace store");
-  assert.equal(await stop(), 0);
+  assert.equal(await mesh.stop(), 0, mesh.output());
 });

@@ -31,8 +31,10 @@ export function runSkiff(env: NodeJS.ProcessEnv, ...args: string[]): Promise<Ski
 }
 
 export interface MeshOptions {
-  /** Mesh files, each given as `-f FILE`. */
-  files: string[];
+  /** `up` (the default), or `demo`: npm start's command, skiff up on the sentiment sample, with the same flags but -f. */
+  command?: "up" | "demo";
+  /** Mesh files, each given as `-f FILE` (none for `demo`). */
+  files?: string[];
   /** More `skiff up` arguments (--mesh-config, --wait, --no-trace-store, ...). Without
    *  --trace-port or --no-trace-store the trace store gets `--trace-port 0`. */
   args?: string[];
@@ -44,6 +46,9 @@ export interface MeshOptions {
   prefix?: string;
   /** How long to wait for "skiff up: ready" (default 120 s); pass --wait as well when a mesh is slow. */
   readyTimeoutMs?: number;
+  /** Run by the exit hook once the mesh has stopped (or been killed and swept), before the
+   *  directory goes: e.g. a netns test's `cleanupNetns(TAG)`, for a run that died half-way. */
+  afterStop?: () => Promise<unknown> | unknown;
 }
 
 export interface Mesh {
@@ -64,7 +69,7 @@ export interface Mesh {
   stop(): Promise<number | null>;
 }
 
-/** Starts `skiff up` on `files` and waits until it says ready (asserting so). */
+/** Starts `skiff up` on `files` (or `skiff demo`) and waits until it says ready (asserting so). */
 export async function startMesh(t: TestContext, opts: MeshOptions): Promise<Mesh> {
   // The one await before the exit hook is registered comes before the temp dir is made.
   const port = await kernelFreePort();
@@ -73,7 +78,7 @@ export async function startMesh(t: TestContext, opts: MeshOptions): Promise<Mesh
   const env: NodeJS.ProcessEnv = { ...process.env, ...opts.env, SKIFF_RUN_DIR: runDir };
   const args = opts.args ?? [];
   const trace = args.includes("--no-trace-store") || args.includes("--trace-port") ? [] : ["--trace-port", "0"];
-  const up = spawn(process.execPath, [SKIFF, "up", ...opts.files.flatMap((f) => ["-f", f]), "--port", String(port), ...trace, ...args], {
+  const up = spawn(process.execPath, [SKIFF, opts.command ?? "up", ...(opts.files ?? []).flatMap((f) => ["-f", f]), "--port", String(port), ...trace, ...args], {
     env,
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -96,8 +101,12 @@ export async function startMesh(t: TestContext, opts: MeshOptions): Promise<Mesh
   };
   // One hook, in this order: the mesh must be gone before its run directory is.
   t.after(async () => {
-    await stop();
-    rmSync(dir, { recursive: true, force: true });
+    try {
+      await stop();
+      await opts.afterStop?.();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   const deadline = Date.now() + (opts.readyTimeoutMs ?? 120_000);
