@@ -50,10 +50,10 @@ test("skiff alone is a usage error (stderr, exit 2); skiff --help lists the comm
     assert.ok(summary.length > 0, name);
     const line = help.stdout.split("\n").find((l) => l.trimStart().startsWith(`${name} `));
     assert.ok(line, `${name} is listed:\n${help.stdout}`);
-    assert.match(line, /^  \S+ +\S/, name);
+    assert.match(line, /^ {2}\S+ +\S/, name);
     assert.equal(line.replace(/^ +\S+ +/, ""), summary, name);
   }
-  assert.match(none.stderr, /^  proxy +run Skiff's proxy/m, "the list after the error has the summaries too");
+  assert.match(none.stderr, /^ {2}proxy +run Skiff's proxy/m, "the list after the error has the summaries too");
 });
 
 test("an unknown flag exits 2 naming the flag, then the usage", async (t) => {
