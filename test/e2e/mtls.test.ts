@@ -8,74 +8,14 @@
 // run directory's ca/ before `skiff up`, so workload chains are leaf, intermediate, root.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { eventually, startMesh } from "./helpers/mesh.ts";
+import { writeShop } from "./helpers/shop.ts";
 import { hasOpenssl, makeCacerts } from "../ca/helpers.ts";
 
 const CACERTS = ["ca-cert.pem", "ca-key.pem", "root-cert.pem", "cert-chain.pem"];
-
-const APP = `
-import { createServer, request } from "node:http";
-const name = process.env.NAME;
-createServer((req, res) => {
-  if (req.url === "/healthz") return res.end("ok");
-  if (req.url === "/call-back") {
-    const proxy = new URL(process.env.HTTP_PROXY);
-    const r = request({ host: proxy.hostname, port: proxy.port, path: "http://back/", headers: { host: "back" } }, (up) => {
-      let body = "";
-      up.on("data", (c) => (body += c));
-      up.on("end", () => { res.writeHead(up.statusCode); res.end(name + " -> " + body); });
-    });
-    r.on("error", (e) => { res.writeHead(502); res.end(String(e)); });
-    return r.end();
-  }
-  res.end("hello from " + name + " (xfcc " + (req.headers["x-forwarded-client-cert"] ? "yes" : "no") + ")");
-}).listen(Number(process.env.PORT), "127.0.0.1");
-process.on("SIGTERM", () => process.exit(0));
-`;
-
-function mesh(node: string): string {
-  const workload = (name: string, sa: string): string => `---
-apiVersion: skiff.dev/v1alpha1
-kind: Workload
-metadata: { name: ${name}, namespace: shop }
-spec:
-  command: [${JSON.stringify(node)}, "app.mjs"]
-  env: { NAME: ${name} }
-  serviceAccount: ${sa}
-  ports: [{ name: http, containerPort: 8080 }]
-  labels: { app: ${name} }
-  readinessProbe: { httpGet: { path: /healthz, port: http }, periodSeconds: 1 }
----
-apiVersion: v1
-kind: Service
-metadata: { name: ${name}, namespace: shop }
-spec:
-  selector: { app: ${name} }
-  ports: [{ name: http, port: 80, targetPort: http }]
-`;
-  return `apiVersion: v1
-kind: Namespace
-metadata: { name: shop, labels: { istio-injection: enabled } }
-${workload("front", "sa-front")}${workload("back", "sa-back")}---
-apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata: { name: web, namespace: shop }
-spec:
-  selector: { istio: ingressgateway }
-  servers: [{ port: { number: 80, name: http, protocol: HTTP }, hosts: ["*"] }]
----
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: { name: web, namespace: shop }
-spec:
-  hosts: ["*"]
-  gateways: [web]
-  http: [{ route: [{ destination: { host: front } }] }]
-`;
-}
 
 function adminPortOf(runDir: string, prefix: string): number {
   const dir = join(runDir, "bootstrap");
@@ -96,9 +36,9 @@ test("skiff up: sidecars get SVIDs from the control plane's CA (the user's cacer
   const userCa = await makeCacerts(join(dir, "user-ca"));
   mkdirSync(join(dir, "run", "ca"), { recursive: true });
   for (const f of CACERTS) copyFileSync(join(userCa, f), join(dir, "run", "ca", f));
-  writeFileSync(join(dir, "app.mjs"), APP);
-  writeFileSync(join(dir, "mesh.yaml"), mesh(process.execPath));
-  const { runDir, port: httpPort, skiff } = await startMesh(t, { dir, files: [join(dir, "mesh.yaml")] });
+  // front and back under service accounts sa-front and sa-back (their SPIFFE IDs), behind the gateway.
+  const meshFile = writeShop(dir, { serviceAccounts: true, gateway: true });
+  const { runDir, port: httpPort, skiff } = await startMesh(t, { dir, files: [meshFile] });
 
   const backAdmin = adminPortOf(runDir, "shop.back");
   const before = await inboundHandshakes(backAdmin);
