@@ -6,6 +6,7 @@ import * as grpc from "@grpc/grpc-js";
 import { decodeAny, encodeMessage, protoRoot, type AnyMessage, type EnvoyJsonObject } from "../envoy/index.ts";
 import { TypeUrl } from "../pilot/translate/types.ts";
 import { obj, str, type Json } from "./json.ts";
+import { Reconnect } from "./reconnect.ts";
 import type { SecretStore } from "./secrets.ts";
 import type { TlsSecret } from "./upstream/index.ts";
 
@@ -67,8 +68,7 @@ export class SdsClient {
   private version = "";
   private nonce = "";
   private stopped = false;
-  private backoffMs = 250;
-  private retryTimer: NodeJS.Timeout | undefined;
+  private readonly reconnect = new Reconnect(250, 10_000);
   lastError: string | undefined;
 
   constructor(private readonly opts: SdsClientOptions) {}
@@ -81,7 +81,7 @@ export class SdsClient {
 
   stop(): void {
     this.stopped = true;
-    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.reconnect.cancel();
     this.call?.cancel();
     this.call = undefined;
     this.client?.close();
@@ -108,18 +108,15 @@ export class SdsClient {
     );
     this.call = call;
     call.on("data", (res: RawResponse) => {
-      this.backoffMs = 250;
+      this.reconnect.reset();
       this.onResponse(res);
     });
     const onEnd = (why: string): void => {
       if (this.call !== call) return;
       this.call = undefined;
       if (this.stopped) return;
-      const delay = Math.floor(this.backoffMs * (0.5 + Math.random() / 2));
+      const delay = this.reconnect.schedule(() => this.connect());
       this.opts.log("warn", `SDS stream to ${this.opts.address} ended (${why}); reconnecting in ${delay} ms`);
-      this.backoffMs = Math.min(this.backoffMs * 2, 10_000);
-      this.retryTimer = setTimeout(() => this.connect(), delay);
-      this.retryTimer.unref();
     };
     call.on("error", (err: grpc.ServiceError) => onEnd(err.details || err.message));
     call.on("end", () => onEnd("server closed the stream"));

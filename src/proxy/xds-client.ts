@@ -7,6 +7,7 @@ import * as grpc from "@grpc/grpc-js";
 import { decodeAny, encodeMessage, protoRoot, type AnyMessage } from "../envoy/index.ts";
 import { TypeUrl } from "../pilot/translate/types.ts";
 import type { Json } from "./json.ts";
+import { Reconnect } from "./reconnect.ts";
 
 const SERVICE_PATH = "/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources";
 const REQUEST = "envoy.service.discovery.v3.DiscoveryRequest";
@@ -75,15 +76,14 @@ export class XdsClient {
   private client: grpc.Client | undefined;
   private call: grpc.ClientDuplexStream<Json, RawResponse> | undefined;
   private readonly status = new Map<XdsType, TypeStatus>();
-  private backoffMs: number;
-  private retryTimer: NodeJS.Timeout | undefined;
+  private readonly reconnect: Reconnect;
   private stopped = false;
   private connectedOnce = false;
   /** Responses applied per type (for tests and /server_info). */
   readonly counters = { acks: 0, nacks: 0, reconnects: 0 };
 
   constructor(private readonly opts: XdsClientOptions) {
-    this.backoffMs = opts.initialBackoffMs ?? 500;
+    this.reconnect = new Reconnect(opts.initialBackoffMs ?? 500, opts.maxBackoffMs ?? 30_000);
     for (const t of ["CDS", "EDS", "LDS", "RDS"] as XdsType[]) this.status.set(t, { version: "", nonce: "", lastUpdated: undefined, lastError: undefined, names: [] });
   }
 
@@ -102,7 +102,7 @@ export class XdsClient {
 
   stop(): void {
     this.stopped = true;
-    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.reconnect.cancel();
     this.call?.cancel();
     this.call = undefined;
     this.client?.close();
@@ -116,7 +116,7 @@ export class XdsClient {
     call.on("data", (res: RawResponse) => {
       if (!gotResponse) {
         gotResponse = true;
-        this.backoffMs = this.opts.initialBackoffMs ?? 500;
+        this.reconnect.reset();
         if (this.connectedOnce) this.counters.reconnects++;
         this.connectedOnce = true;
       }
@@ -126,11 +126,8 @@ export class XdsClient {
       if (this.call !== call) return;
       this.call = undefined;
       if (this.stopped) return;
-      const delay = Math.floor(this.backoffMs * (0.5 + Math.random() / 2));
+      const delay = this.reconnect.schedule(() => this.connect());
       this.opts.log("warn", `xDS stream to ${this.opts.address} ended (${why}); reconnecting in ${delay} ms`);
-      this.backoffMs = Math.min(this.backoffMs * 2, this.opts.maxBackoffMs ?? 30_000);
-      this.retryTimer = setTimeout(() => this.connect(), delay);
-      this.retryTimer.unref();
     };
     call.on("error", (err: grpc.ServiceError) => onEnd(err.details || err.message));
     call.on("end", () => onEnd("server closed the stream"));
