@@ -3,7 +3,7 @@
 // outlier detection and stats.
 import { isIP } from "node:net";
 import { CircuitBreaker } from "./circuit-breaker.ts";
-import type { EndpointSpec, ParsedCluster } from "./config.ts";
+import type { EndpointSpec, ParsedCluster, SourceAddress } from "./config.ts";
 import { HostImpl } from "./host.ts";
 import { buildHostSet } from "./host-set.ts";
 import type { ChosenHostSet } from "./host-set.ts";
@@ -49,6 +49,7 @@ export class ClusterImpl implements UpstreamCluster, PoolOwner {
   readonly maxRequestsPerConnection: number;
   readonly maxConnectionDurationMs: number;
   readonly maxConcurrentStreams: number;
+  readonly sourceAddress?: SourceAddress;
   warming: boolean;
   lastUpdated: Date;
   loadAssignment?: EnvoyJson;
@@ -72,6 +73,7 @@ export class ClusterImpl implements UpstreamCluster, PoolOwner {
     this.maxRequestsPerConnection = parsed.maxRequestsPerConnection;
     this.maxConnectionDurationMs = parsed.maxConnectionDurationMs;
     this.maxConcurrentStreams = parsed.maxConcurrentStreams;
+    this.sourceAddress = parsed.sourceAddress;
     this.lastUpdated = new Date(deps.now());
     this.lb = makeLoadBalancer(parsed, deps.random);
     if (parsed.outlier) {

@@ -5,6 +5,7 @@
 import { durationMs, wrappedNumber } from "./duration.ts";
 import { parseUpstreamTls } from "./tls.ts";
 import type { TlsSpec } from "./tls.ts";
+import { isIP } from "node:net";
 import type { ClusterType, EnvoyJson, HealthStatus, LbPolicyName, Locality, ResourceError } from "./types.ts";
 
 export interface Thresholds {
@@ -93,6 +94,13 @@ export interface ParsedCluster {
   tls?: TlsSpec;
   /** http2_protocol_options.max_concurrent_streams; 0 = unlimited. */
   maxConcurrentStreams: number;
+  /** upstream_bind_config.source_address: the local address (and port, 0 = any) upstream connections leave from. */
+  sourceAddress?: SourceAddress;
+}
+
+export interface SourceAddress {
+  address: string;
+  port: number;
 }
 
 export interface SlowStart {
@@ -147,6 +155,7 @@ const CLUSTER_FIELDS = [
   "http_protocol_options", "typed_extension_protocol_options", "common_http_protocol_options",
   "max_requests_per_connection", "dns_refresh_rate", "dns_lookup_family", "respect_dns_ttl",
   "cleanup_interval", "original_dst_lb_config", "transport_socket", "transport_socket_matches",
+  "upstream_bind_config",
   // harmless:
   "alt_stat_name", "metadata", "per_connection_buffer_limit_bytes", "upstream_connection_options",
   "track_cluster_stats", "track_timeout_budgets", "ignore_health_on_host_removal",
@@ -348,6 +357,8 @@ export function parseCluster(json: EnvoyJson): { cluster?: ParsedCluster; errors
     if (od.use_http_header === true) p.add("original_dst_lb_config.use_http_header", "picking the destination from x-envoy-original-dst-host is not implemented");
   }
 
+  const sourceAddress = json.upstream_bind_config !== undefined ? parseBindConfig(obj(json.upstream_bind_config) ?? {}, p) : undefined;
+
   if (p.errors.length > 0) return { errors: p.errors };
   return {
     errors: [],
@@ -356,8 +367,38 @@ export function parseCluster(json: EnvoyJson): { cluster?: ParsedCluster; errors
       endpoints, loadAssignment: la, thresholds, outlier, panicThresholdPercent: panic, localityWeighted,
       ringMin, ringMax, maglevTableSize, choiceCount, activeRequestBias, protocol, idleTimeoutMs,
       maxRequestsPerConnection, maxConnectionDurationMs, socketMatches, slowStart, tls, maxConcurrentStreams, dnsRefreshMs, dnsFamily, cleanupIntervalMs,
+      sourceAddress,
     },
   };
+}
+
+/**
+ * upstream_bind_config (BindConfig): the source address upstream connections are bound
+ * to. Istio sets it on InboundPassthroughCluster under capture (127.0.0.6), which the
+ * capture rules let through to the app instead of capturing the connection again.
+ * Only source_address is implemented; the other BindConfig fields are errors when set.
+ */
+function parseBindConfig(bind: EnvoyJson, p: Problems): SourceAddress | undefined {
+  const path = "upstream_bind_config";
+  p.only(bind, path, ["source_address", "freebind", "socket_options", "extra_source_addresses", "additional_source_addresses"]);
+  if (bind.freebind === true || obj(bind.freebind)?.value === true) p.add(`${path}.freebind`, "binding to a non-local address (freebind) is not implemented; leave it unset");
+  for (const list of ["socket_options", "extra_source_addresses", "additional_source_addresses"] as const) {
+    if (Array.isArray(bind[list]) && (bind[list] as unknown[]).length > 0) p.add(`${path}.${list}`, `${list} is not implemented; give one source_address`);
+  }
+  const sa = obj(bind.source_address);
+  if (!sa) {
+    p.add(`${path}.source_address`, "a bind config needs a source_address with the local IP address to connect from");
+    return undefined;
+  }
+  const spath = `${path}.source_address`;
+  p.only(sa, spath, ["address", "port_value", "protocol", "ipv4_compat"]);
+  if (sa.protocol !== undefined && sa.protocol !== "TCP") p.add(`${spath}.protocol`, "only TCP is implemented");
+  const address = typeof sa.address === "string" ? sa.address : "";
+  // Envoy binds without resolving: the source must be an IP literal of this machine.
+  if (isIP(address) === 0) p.add(`${spath}.address`, `${JSON.stringify(sa.address ?? "")} is not an IP address; give a local IPv4 or IPv6 address such as 127.0.0.6`);
+  const port = Number(sa.port_value ?? 0);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) p.add(`${spath}.port_value`, `port ${JSON.stringify(sa.port_value)} is not a TCP port (0 = any, or 1–65535)`);
+  return { address, port };
 }
 
 function isPrime(n: number): boolean {

@@ -5,6 +5,7 @@ import tls from "node:tls";
 import { tlsConnectOptions } from "./tls.ts";
 import type { SecretLookup } from "./tls.ts";
 import type { CircuitBreaker } from "./circuit-breaker.ts";
+import type { SourceAddress } from "./config.ts";
 import type { HostImpl } from "./host.ts";
 import type { ClusterStats, UpstreamHttpRequest, UpstreamHttpResult } from "./types.ts";
 
@@ -21,6 +22,8 @@ export interface PoolOwner {
   readonly maxConcurrentStreams: number;
   /** SDS secrets for TLS origination. */
   readonly secrets?: SecretLookup;
+  /** upstream_bind_config.source_address: where upstream connections leave from (unset: the OS picks). */
+  readonly sourceAddress?: SourceAddress;
   /** A connection closed or a request finished somewhere in the cluster: pending requests may proceed. */
   capacityFreed(): void;
 }
@@ -50,16 +53,17 @@ export const connectedSockets = new WeakSet<net.Socket>();
 export function openConnection(host: HostImpl, owner: PoolOwner, onClose: () => void, connectTimeoutMs = owner.connectTimeoutMs, h2 = false): net.Socket {
   let socket: net.Socket;
   let setupError: Error | undefined;
+  const bind = bindOptions(owner.sourceAddress);
   if (host.tls) {
     try {
-      socket = tls.connect({ host: host.address, port: host.port, ...tlsConnectOptions(host.tls, owner.secrets, h2) });
+      socket = tls.connect({ host: host.address, port: host.port, ...bind, ...tlsConnectOptions(host.tls, owner.secrets, h2) });
     } catch (e) {
       // E.g. an SDS secret that has not arrived: fail like a connection that never came up.
       setupError = e as Error;
       socket = new net.Socket();
     }
   } else {
-    socket = net.connect({ host: host.address, port: host.port });
+    socket = net.connect({ host: host.address, port: host.port, ...bind });
   }
   socket.setNoDelay(true);
   if (setupError) {
@@ -100,6 +104,12 @@ export function openConnection(host: HostImpl, owner: PoolOwner, onClose: () => 
     owner.capacityFreed();
   });
   return socket;
+}
+
+/** net/tls connect options for a bound source; port 0 leaves the port to the OS. */
+function bindOptions(source: SourceAddress | undefined): { localAddress?: string; localPort?: number } {
+  if (!source) return {};
+  return source.port > 0 ? { localAddress: source.address, localPort: source.port } : { localAddress: source.address };
 }
 
 /** Hop-by-hop headers that must not be forwarded (and that HTTP/2 forbids). */
