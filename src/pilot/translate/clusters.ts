@@ -313,17 +313,28 @@ export function passthroughCluster(): EnvoyJson {
 }
 
 /**
- * Inbound traffic to ports no service declares goes to its original destination.
- * Istio also binds the upstream side to 127.0.0.6 so iptables lets it through; Skiff
- * does not capture with iptables, so no bind config is set.
+ * The source address of inbound passthrough connections under capture. The original
+ * destination is the workload's own address, and the sidecar's connection to it would
+ * be captured again (the proxy calling its own pod is sent to 15006): a loop. The
+ * capture rules let traffic from this address on `lo` go straight to the app, as
+ * Istio's do (src/agent/capture.ts, INBOUND_PASSTHROUGH_SOURCE).
  */
-export function inboundPassthroughCluster(): EnvoyJson {
+export const INBOUND_PASSTHROUGH_BIND_ADDRESS = "127.0.0.6";
+
+/**
+ * Inbound traffic to ports no service declares goes to its original destination.
+ * Under capture its connections leave from 127.0.0.6 (above). Without capture
+ * (INTERCEPTION_MODE NONE, process mode) nothing would loop, and 127.0.0.6 is not a
+ * local address on every OS (macOS has only 127.0.0.1), so no bind config is set.
+ */
+export function inboundPassthroughCluster(captured = false): EnvoyJson {
   return {
     name: SpecialCluster.inboundPassthrough,
     type: "ORIGINAL_DST",
     connect_timeout: DEFAULT_CONNECT_TIMEOUT,
     lb_policy: "CLUSTER_PROVIDED",
     circuit_breakers: { thresholds: [defaultThresholds()] },
+    ...(captured ? { upstream_bind_config: { source_address: { address: INBOUND_PASSTHROUGH_BIND_ADDRESS, port_value: 0 } } } : {}),
   };
 }
 
@@ -331,7 +342,7 @@ export function inboundPassthroughCluster(): EnvoyJson {
 export function buildSpecialClusters(view: ProxyView): EnvoyJson[] {
   switch (view.proxy.type) {
     case "sidecar":
-      return [blackHoleCluster(), inboundPassthroughCluster(), passthroughCluster()];
+      return [blackHoleCluster(), inboundPassthroughCluster(view.proxy.metadata.INTERCEPTION_MODE !== "NONE"), passthroughCluster()];
     case "router":
       return [blackHoleCluster()];
     case "proxyless":

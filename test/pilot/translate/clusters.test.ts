@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { buildPushContext, proxyView } from "../../../src/pilot/translate/context.ts";
 import { buildClusters, buildInboundClusters, buildOutboundClusters } from "../../../src/pilot/translate/clusters.ts";
 import { validateMessage } from "../../../src/envoy/index.ts";
+import { INBOUND_PASSTHROUGH_SOURCE } from "../../../src/agent/capture.ts";
 import type { AnyResource } from "../../../src/api/types.ts";
 import type { EnvoyJson, ProxyNode } from "../../../src/pilot/translate/types.ts";
 import { endpoint, http, kubeService, res, sidecarProxy, snapshot } from "./cluster-fixtures.ts";
@@ -139,6 +140,17 @@ test("without capture, an app port equal to the sidecar's own port is reported (
   const mapped = viewOf([], { ...me, metadata: { INTERCEPTION_MODE: "NONE", APP_PORTS: "9080:19080" } }, [reviews], eps);
   buildInboundClusters(mapped);
   assert.deepEqual(mapped.problems, []);
+});
+
+test("under capture the inbound passthrough leaves from the address the capture rules let through; without capture it is not bound", () => {
+  const passthrough = (proxy: ProxyNode) => cluster(buildClusters(viewOf([], proxy)), "InboundPassthroughCluster");
+  const captured = passthrough(sidecarProxy("default"));
+  // The capture rules exempt this source on lo; any other source would be captured again (a loop).
+  assert.deepEqual(captured.upstream_bind_config, { source_address: { address: INBOUND_PASSTHROUGH_SOURCE.replace(/\/32$/, ""), port_value: 0 } });
+  validateMessage("envoy.config.cluster.v3.Cluster", captured);
+  const bound = buildClusters(viewOf([], sidecarProxy("default"))).filter((c) => c.upstream_bind_config !== undefined).map((c) => c.name);
+  assert.deepEqual(bound, ["InboundPassthroughCluster"], "only the inbound passthrough is bound");
+  assert.equal(passthrough({ ...sidecarProxy("default"), metadata: { INTERCEPTION_MODE: "NONE" } }).upstream_bind_config, undefined);
 });
 
 test("decorators see each outbound cluster with its merged policy and TLS mode, and each inbound cluster", () => {
