@@ -5,6 +5,9 @@
 // only (it is served through its sidecar, which reaches it there), while the readiness
 // probes, which skip capture so that STRICT mTLS cannot fail them, went to the replica's
 // own address and were refused. They now land on 127.0.0.1 as well (docs/netns-mode.md).
+// Also inbound passthrough: a sidecar'd workload that no Service selects is reached on its
+// address through its sidecar's InboundPassthroughCluster, whose connection to the app
+// leaves from 127.0.0.6 so that capture lets it through (before: captured again, a loop).
 // Own tag and subnet (`skshp`, 198.18.253.0/24), so no other mesh is touched.
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -44,6 +47,21 @@ spec:
   labels: { app: legacy-client }
 `;
 
+/**
+ * A sidecar'd workload in the injected namespace that no Service selects: every port of
+ * it is "undeclared", so inbound traffic takes virtualInbound's passthrough chain. Its app
+ * listens on every address (the passthrough dials the original destination, the
+ * replica's own address, as Istio does) and answers with the address the connection came from.
+ */
+const LONER_MESH = `apiVersion: skiff.dev/v1alpha1
+kind: Workload
+metadata: { name: loner, namespace: shop }
+spec:
+  command: [${JSON.stringify(process.execPath)}, "-e", "require('node:http').createServer((q, s) => s.end('loner, called from ' + q.socket.remoteAddress)).listen(Number(process.env.PORT))"]
+  ports: [{ name: http, containerPort: 9000 }]
+  labels: { app: loner }
+`;
+
 const STRICT = `apiVersion: security.istio.io/v1
 kind: PeerAuthentication
 metadata: { name: default, namespace: shop }
@@ -70,9 +88,11 @@ test("netns mode: a two-replica Workload with a Service in its own namespace bec
   const shop = writeShop(dir, { replicas: { front: 2, back: 1 }, gateway: true });
   const legacy = join(dir, "legacy.yaml");
   writeFileSync(legacy, LEGACY_MESH);
+  const loner = join(dir, "loner.yaml");
+  writeFileSync(loner, LONER_MESH);
   const strict = join(dir, "strict.yaml");
   writeFileSync(strict, STRICT);
-  const mesh = await startMesh(t, { dir, files: [shop, legacy], args: ["--netns", "--wait", "60"], env: { SKIFF_NETNS_TAG: TAG, SKIFF_NETNS_SUBNET: SUBNET }, readyTimeoutMs: 75_000 });
+  const mesh = await startMesh(t, { dir, files: [shop, legacy, loner], args: ["--netns", "--wait", "60"], env: { SKIFF_NETNS_TAG: TAG, SKIFF_NETNS_SUBNET: SUBNET }, readyTimeoutMs: 75_000 });
   // Registered after startMesh's hook, so it runs after the mesh has stopped: a sweep in case it did not stop cleanly.
   t.after(() => cleanupNetns(TAG));
 
@@ -116,6 +136,23 @@ test("netns mode: a two-replica Workload with a Service in its own namespace bec
     assert.equal(served[0] + served[1], 30, `per replica: ${served.join(", ")}`);
     // The VIP rule picks an endpoint at random: all 30 on one replica has odds 2^-29.
     assert.ok(served.every((n) => n > 0), `both replicas serve, per replica: ${served.join(", ")}`);
+  });
+
+  await t.test("inbound passthrough: a sidecar'd workload no Service selects is reached on its address from another namespace and from a sidecar'd workload, its sidecar dialling the app from 127.0.0.6", async () => {
+    const lonerReplica = status.replicas.find((r) => r.namespace === "shop" && r.name === "loner-0");
+    assert.ok(lonerReplica?.address, JSON.stringify(status));
+    assert.equal(`${lonerReplica.readyCount}/${lonerReplica.containers}`, "2/2", "it has a sidecar");
+    const url = `http://${lonerReplica.address}:9000/`;
+    // From the legacy namespace: straight to loner's address, captured by its inbound rules.
+    // From front-0's namespace (curl as root, so captured): front's sidecar's PassthroughCluster, then loner's inbound.
+    for (const from of ["legacy-client-0.legacy", "front-0.shop"]) {
+      for (let i = 0; i < 3; i++) {
+        const r = await exec("ip", ["netns", "exec", namespaceName(TAG, from), "curl", "-sS", "-m", "10", url]);
+        assert.equal(r.code, 0, `from ${from}: ${r.stderr}`);
+        // The app sees its sidecar's bound source: the address capture exempts (a loop otherwise).
+        assert.match(r.stdout, /^loner, called from (::ffff:)?127\.0\.0\.6$/, `from ${from}`);
+      }
+    }
   });
 
   await t.test("under STRICT mTLS the probes still pass (they skip the sidecar): every replica stays 2/2 and the gateway is served", async () => {
