@@ -221,6 +221,11 @@ export class HttpStream implements Exchange {
     return headers;
   }
 
+  private isGrpcResponse(headers: HeaderMap): boolean {
+    const ct = headers["content-type"];
+    return typeof ct === "string" && ct.startsWith("application/grpc");
+  }
+
   isGrpc(): boolean {
     const ct = this.headers["content-type"];
     return typeof ct === "string" && ct.startsWith("application/grpc");
@@ -264,17 +269,34 @@ export class HttpStream implements Exchange {
         delete headers[k];
       }
     }
+    // An HTTP/1.1 body of known length (not gRPC, whose status travels in trailers) ends
+    // with the chunk that completes it: that chunk goes out with res.end(chunk), one write
+    // with the end of the response instead of a write and then an empty end write. No
+    // chunk is held back, so streamed bodies are not delayed.
+    const clen = headers["content-length"];
+    let remaining = grpcTrailers === undefined && this.req.httpVersionMajor === 1 && typeof clen === "string" && !this.isGrpcResponse(headers) ? Number(clen) : NaN;
+    if (!(remaining > 0)) remaining = NaN;
     (res as http.ServerResponse).writeHead(status, this.finalHeaders(headers) as http.OutgoingHttpHeaders);
     return new Promise((resolve) => {
+      let ended = false;
       body.on("data", (chunk: Buffer) => {
         this.ctx.bytesSent += chunk.length;
         this.telemetry?.onResponseData(chunk);
+        remaining -= chunk.length;
+        if (remaining === 0) {
+          // The last chunk: the trailers are known (an HTTP/1.1 body with a length has none).
+          ended = true;
+          this.telemetry?.onTrailers(trailers());
+          res.end(chunk);
+          return;
+        }
         if (!(res as http.ServerResponse).write(chunk)) {
           body.pause();
           res.once("drain", () => body.resume());
         }
       });
       body.on("end", () => {
+        if (ended) return resolve();
         const t = grpcTrailers ? { ...grpcTrailers, ...trailers() } : trailers();
         this.telemetry?.onTrailers(t);
         if (Object.keys(t).length > 0) res.addTrailers(t);
@@ -473,7 +495,8 @@ export class HttpConnectionManager {
     };
     res.once("close", complete);
     if (upgradeSocket) upgradeSocket.once("close", complete);
-    req.once("aborted", () => s.abort.abort());
+    // No 'aborted' listener on req: a client that goes away also closes `res` (h1 on the
+    // socket's close, h2 on the stream's), and complete() aborts the stream then.
     if (this.draining && !isH2) res.setHeader("connection", "close");
 
     try {
