@@ -151,3 +151,22 @@ test("a bind config the proxy cannot honour is refused (NACK) naming the cluster
   assert.equal(cm.get("c"), undefined, "nothing was applied");
   assert.deepEqual(bad({ source_address: { address: "127.0.0.6", port_value: 0 }, freebind: false }), []);
 });
+
+test("a source address this machine does not have fails each connection as a connect failure (UF), as in Envoy", async (t) => {
+  const app = await listenRecording(http.createServer((_req, res) => res.end("unreached")));
+  t.after(() => app.close());
+  const cm = new ClusterManager();
+  t.after(() => cm.close());
+  // 192.0.2.1 (TEST-NET-1) is never a local address; binding to it fails before any packet is sent.
+  assert.deepEqual(cm.applyClusters([staticCluster("c", [endpoint(app.port)], { upstream_bind_config: { source_address: { address: "192.0.2.1", port_value: 0 } } })]).errors, []);
+  const c = cm.get("c")!;
+  const result = await c.httpRequest(c.selectHost({})!, { method: "GET", path: "/", authority: "bind.test", headers: {} });
+  assert.equal(result.kind, "failure");
+  if (result.kind === "failure") {
+    assert.equal(result.failure, "connect");
+    assert.equal(result.responseFlag, "UF");
+    assert.match(result.detail ?? "", /EADDRNOTAVAIL/);
+  }
+  assert.equal(c.stats.upstream_cx_connect_fail, 1);
+  assert.deepEqual(app.peers, []);
+});
