@@ -17,9 +17,10 @@
 import { watch, type FSWatcher } from "node:fs";
 import { readdir, readFile, stat } from "node:fs/promises";
 import { dirname, extname, join, resolve } from "node:path";
-import { loadText, sortDiagnostics } from "../api/index.ts";
+import { loadText } from "../api/index.ts";
 import type { AnyResource, Diagnostic } from "../api/index.ts";
 import type { ConfigSource, ConfigStore } from "./types.ts";
+import { DiagnosticsFeed, type DiagnosticsListener } from "./diagnostics-feed.ts";
 import { OwnedObjects, conflictDiagnostic, keyOf, type Wanted } from "./ownership.ts";
 import { applyDefaultNamespace, hasErrors, validateSafely } from "./prepare.ts";
 
@@ -43,8 +44,6 @@ interface FileState {
   lastValid?: AnyResource[];
 }
 
-type DiagnosticsListener = (diagnostics: Diagnostic[]) => void;
-
 export class FileSource implements ConfigSource {
   readonly name: string;
   readonly #paths: string[];
@@ -54,11 +53,10 @@ export class FileSource implements ConfigSource {
   readonly #owned: OwnedObjects;
   readonly #files = new Map<string, FileState>();
   readonly #watchers = new Map<string, FSWatcher>();
-  readonly #listeners = new Set<DiagnosticsListener>();
+  readonly #feed = new DiagnosticsFeed();
   #fileDiagnostics: Diagnostic[] = [];
   /** Which file each object in the store came from. */
   #origins = new Map<string, string>();
-  #diagnostics: Diagnostic[] = [];
   #timer: NodeJS.Timeout | undefined;
   #scanning: Promise<void> | undefined;
   #rescanAgain = false;
@@ -88,14 +86,11 @@ export class FileSource implements ConfigSource {
   }
 
   diagnostics(): Diagnostic[] {
-    return [...this.#diagnostics];
+    return this.#feed.current();
   }
 
   onDiagnostics(listener: DiagnosticsListener): () => void {
-    this.#listeners.add(listener);
-    return () => {
-      this.#listeners.delete(listener);
-    };
+    return this.#feed.subscribe(listener);
   }
 
   /** Re-reads the files now (what a file event does after the debounce). Scans never overlap. */
@@ -206,16 +201,7 @@ export class FileSource implements ConfigSource {
   }
 
   #publishDiagnostics(): void {
-    const next = sortDiagnostics([...this.#fileDiagnostics, ...this.#owned.conflicts()]);
-    if (JSON.stringify(next) === JSON.stringify(this.#diagnostics)) return;
-    this.#diagnostics = next;
-    for (const listener of [...this.#listeners]) {
-      try {
-        listener(this.diagnostics());
-      } catch (err) {
-        console.error(`diagnostics listener failed: ${errorMessage(err)}`);
-      }
-    }
+    this.#feed.publish([...this.#fileDiagnostics, ...this.#owned.conflicts()]);
   }
 
   /** Every config file under the paths, sorted, and the directories to watch. */

@@ -4,6 +4,7 @@
 import type { AnyResource, Diagnostic, KindName } from "../api/index.ts";
 import { resourceKey, sortDiagnostics } from "../api/index.ts";
 import type { ConfigSource, ConfigStore } from "./types.ts";
+import { DiagnosticsFeed, type DiagnosticsListener } from "./diagnostics-feed.ts";
 import { OwnedObjects, keyOf, type Wanted } from "./ownership.ts";
 import { applyDefaultNamespace, hasErrors, validateSafely } from "./prepare.ts";
 
@@ -19,17 +20,14 @@ export interface ApplyResult {
   diagnostics: Diagnostic[];
 }
 
-type DiagnosticsListener = (diagnostics: Diagnostic[]) => void;
-
 export class MemorySource implements ConfigSource {
   readonly name: string;
   readonly #defaultNamespace: string;
   readonly #domain: string | undefined;
   readonly #owned: OwnedObjects;
   readonly #wanted = new Map<string, Wanted>();
-  readonly #listeners = new Set<DiagnosticsListener>();
+  readonly #feed = new DiagnosticsFeed();
   #lastProblems: Diagnostic[] = [];
-  #diagnostics: Diagnostic[] = [];
 
   constructor(store: ConfigStore, opts: MemorySourceOptions = {}) {
     this.name = opts.name ?? "memory";
@@ -82,14 +80,11 @@ export class MemorySource implements ConfigSource {
   }
 
   diagnostics(): Diagnostic[] {
-    return [...this.#diagnostics];
+    return this.#feed.current();
   }
 
   onDiagnostics(listener: DiagnosticsListener): () => void {
-    this.#listeners.add(listener);
-    return () => {
-      this.#listeners.delete(listener);
-    };
+    return this.#feed.subscribe(listener);
   }
 
   #defaultNamespaceFor(kind: KindName): string {
@@ -97,15 +92,6 @@ export class MemorySource implements ConfigSource {
   }
 
   #publish(): void {
-    const next = sortDiagnostics([...this.#lastProblems, ...this.#owned.conflicts()]);
-    if (JSON.stringify(next) === JSON.stringify(this.#diagnostics)) return;
-    this.#diagnostics = next;
-    for (const listener of [...this.#listeners]) {
-      try {
-        listener(this.diagnostics());
-      } catch (err) {
-        console.error(`diagnostics listener failed: ${err instanceof Error ? err.message : String(err)}`);
-      }
-    }
+    this.#feed.publish([...this.#lastProblems, ...this.#owned.conflicts()]);
   }
 }
