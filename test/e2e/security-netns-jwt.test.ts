@@ -16,17 +16,15 @@
 // (sktup, ...) are never touched.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { execFile, spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { SignJWT, decodeJwt, decodeProtectedHeader, generateKeyPair, importJWK, type JWK } from "jose";
-import { kernelFreePort, readState, sweepStale } from "../../src/runtime/index.ts";
 import { cleanupNetns, listNetns, netnsSupport } from "../../src/runtime/netns/index.ts";
 import { logIn } from "../samples/idp-flow.ts";
+import { eventually, startMesh } from "./helpers/mesh.ts";
 
-const SKIFF = fileURLToPath(new URL("../../bin/skiff.js", import.meta.url));
 const SAMPLES = fileURLToPath(new URL("../../samples/sentiment/", import.meta.url));
 const ISTIO = join(SAMPLES, "istio");
 const SECURITY = join(ISTIO, "security");
@@ -38,14 +36,6 @@ const SENTENCE = { sentence: "I love this wonderful day" };
 
 const support = await netnsSupport();
 const skip = support.ok ? false : `netns mode unavailable here (${support.reason}); run as root on Linux with iproute2, iptables and util-linux`;
-
-function exec(file: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(file, args, { env, timeout: 30_000 }, (err, stdout, stderr) => {
-      resolve({ code: err ? (typeof err.code === "number" ? err.code : 1) : 0, stdout, stderr });
-    });
-  });
-}
 
 interface Reply {
   status: number;
@@ -65,23 +55,6 @@ async function call(port: number, path: string, token?: string, body?: unknown):
   return { status: res.status, body: await res.text() };
 }
 
-/** Polls until `check` passes (config reaches the proxies asynchronously); bounded. */
-async function eventually<T>(fn: () => Promise<T>, check: (v: T) => boolean, tries = 150): Promise<T> {
-  let last: T | undefined;
-  let error: unknown;
-  for (let i = 0; i < tries; i++) {
-    try {
-      last = await fn();
-      if (check(last)) return last;
-    } catch (err) {
-      error = err;
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  if (last === undefined) throw error instanceof Error ? error : new Error("never answered");
-  return last;
-}
-
 async function adminStats(adminUrl: string): Promise<Array<{ name: string; value: number }>> {
   const res = await fetch(`${adminUrl}/stats?format=json`, { signal: AbortSignal.timeout(10_000) });
   return ((await res.json()) as { stats: Array<{ name: string; value: number }> }).stats;
@@ -89,42 +62,24 @@ async function adminStats(adminUrl: string): Promise<Array<{ name: string; value
 
 test("netns mode: JWT and policies at the gateway with the IdP's tokens (Done-when 3); a certificate rotation under steady traffic drops nothing (Done-when 5)", { skip, timeout: 240_000 }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), "skiff-netns-jwt-"));
-  const runDir = join(dir, "run");
   const keyFile = join(dir, "idp-key.json");
-  const env = {
-    ...process.env, SKIFF_RUN_DIR: runDir, DATA_DIR: join(dir, "feedback"), KEY_FILE: keyFile,
-    SKIFF_NETNS_TAG: TAG, SKIFF_NETNS_SUBNET: SUBNET, SKIFF_CERT_TTL: CERT_TTL,
-  };
-  const skiff = (...args: string[]) => exec(process.execPath, [SKIFF, ...args], env);
   // A previous run of this test killed outright would have left these.
   await cleanupNetns(TAG);
-  const port = await kernelFreePort();
-  const up = spawn(process.execPath, [SKIFF, "up", "--netns", "-f", join(SAMPLES, "mesh.yaml"), "-f", join(SAMPLES, "idp.yaml"), "--port", String(port), "--no-trace-store", "--wait", "120"], { env, stdio: ["ignore", "pipe", "pipe"] });
-  let output = "";
-  up.stdout.on("data", (c: Buffer) => (output += c.toString()));
-  up.stderr.on("data", (c: Buffer) => (output += c.toString()));
-  const exited = new Promise<number | null>((resolve) => up.once("exit", (code) => resolve(code)));
-  // A failing test still stops the mesh (SIGTERM, then SIGKILL and the sweeps) and removes its files.
-  t.after(async () => {
-    if (up.exitCode === null) {
-      up.kill("SIGTERM");
-      const stopped = await Promise.race([exited.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 20_000))]);
-      if (!stopped) {
-        const state = readState(runDir);
-        up.kill("SIGKILL");
-        await exited;
-        if (state) sweepStale(state);
-      }
-    }
-    await cleanupNetns(TAG);
-    rmSync(dir, { recursive: true, force: true });
+  const mesh = await startMesh(t, {
+    dir,
+    files: [join(SAMPLES, "mesh.yaml"), join(SAMPLES, "idp.yaml")],
+    args: ["--netns", "--no-trace-store", "--wait", "120"],
+    env: { DATA_DIR: join(dir, "feedback"), KEY_FILE: keyFile, SKIFF_NETNS_TAG: TAG, SKIFF_NETNS_SUBNET: SUBNET, SKIFF_CERT_TTL: CERT_TTL },
+    readyTimeoutMs: 150_000,
+    // A failing test still leaves no namespace, link or rule (the mesh's own stop removes them when it can).
+    afterStop: () => cleanupNetns(TAG),
   });
-  for (let i = 0; i < 1500 && !/skiff up: (ready|not ready)/.test(output) && up.exitCode === null; i++) await new Promise((r) => setTimeout(r, 100));
-  assert.match(output, /skiff up: ready/, output);
+  const { port, runDir } = mesh;
+  const skiff = mesh.skiff;
 
   const routes = await skiff("apply", "-f", join(ISTIO, "http-gateway.yaml"), "-f", join(ISTIO, "vs-route-ingress.yaml"));
   assert.equal(routes.code, 0, routes.stderr);
-  await eventually(() => call(port, "/idp/.well-known/openid-configuration"), (r) => r.status === 200);
+  await eventually(() => call(port, "/idp/.well-known/openid-configuration"), (r) => r.status === 200, 150);
   // The browser's login, through the gateway into the IdP's namespace.
   const origin = `http://127.0.0.1:${port}`;
   const user = (await logIn(origin, "user")).access_token;
@@ -141,7 +96,7 @@ test("netns mode: JWT and policies at the gateway with the IdP's tokens (Done-wh
   const applied = await skiff("apply", ...policies.flatMap((f) => ["-f", join(SECURITY, f)]));
   assert.equal(applied.code, 0, applied.stderr);
   // In force once a tokenless /sentiment is refused.
-  const none = await eventually(() => call(port, "/sentiment", undefined, SENTENCE), (r) => r.status === 403);
+  const none = await eventually(() => call(port, "/sentiment", undefined, SENTENCE), (r) => r.status === 403, 150);
   assert.equal(none.status, 403, `no token: ${none.body}`);
 
   await t.test("3. / and /static are open to all, with or without a token", async () => {
@@ -262,8 +217,7 @@ test("netns mode: JWT and policies at the gateway with the IdP's tokens (Done-wh
   });
 
   await t.test("stopping leaves no namespace, link or iptables rule behind", async () => {
-    up.kill("SIGTERM");
-    assert.equal(await exited, 0, output);
+    assert.equal(await mesh.stop(), 0, mesh.output());
     assert.deepEqual(await listNetns(TAG), { namespaces: [], links: [], iptablesChains: [], etcDirs: [] });
   });
 });

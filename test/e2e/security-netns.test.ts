@@ -16,15 +16,14 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { kernelFreePort, readState, sweepStale } from "../../src/runtime/index.ts";
 import { cleanupNetns, listNetns, namespaceName, netnsSupport } from "../../src/runtime/netns/index.ts";
+import { startMesh } from "./helpers/mesh.ts";
 import { call, eventually } from "./helpers/tutorial.ts";
 
-const SKIFF = fileURLToPath(new URL("../../bin/skiff.js", import.meta.url));
 const SAMPLES = fileURLToPath(new URL("../../samples/sentiment/", import.meta.url));
 const ISTIO = join(SAMPLES, "istio");
 const SECURITY = join(ISTIO, "security");
@@ -147,37 +146,21 @@ async function startCapture(file: string): Promise<{ stop: () => Promise<number>
 
 test("security in netns mode: mTLS on the wire (tcpdump), PERMISSIVE then STRICT for a legacy workload, least privilege between sidecars", { skip, timeout: 240_000 }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), "skiff-sec-netns-"));
-  const runDir = join(dir, "run");
   const legacyFile = join(dir, "legacy.yaml");
   writeFileSync(legacyFile, LEGACY_MESH);
-  const env = { ...process.env, SKIFF_RUN_DIR: runDir, DATA_DIR: join(dir, "feedback"), SKIFF_NETNS_TAG: TAG, SKIFF_NETNS_SUBNET: SUBNET };
-  const skiff = (...args: string[]): Promise<Run> => exec(process.execPath, [SKIFF, ...args], env);
   // A previous run of this file killed outright would have left these.
   await cleanupNetns(TAG);
-  const port = await kernelFreePort();
-  const up = spawn(process.execPath, [SKIFF, "up", "--netns", "-f", join(SAMPLES, "mesh.yaml"), "-f", legacyFile, "--port", String(port), "--no-trace-store", "--wait", "120"], { env, stdio: ["ignore", "pipe", "pipe"] });
-  let output = "";
-  up.stdout.on("data", (c: Buffer) => (output += c.toString()));
-  up.stderr.on("data", (c: Buffer) => (output += c.toString()));
-  const exited = new Promise<number | null>((resolve) => up.once("exit", (code) => resolve(code)));
-  // Whatever failed: the mesh stops (or is swept), the network of this tag goes, and
-  // then the temp directory (hooks run in the order registered).
-  t.after(async () => {
-    if (up.exitCode === null) {
-      up.kill("SIGTERM");
-      const stopped = await Promise.race([exited.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 20_000))]);
-      if (!stopped) {
-        const state = readState(runDir);
-        up.kill("SIGKILL");
-        await exited;
-        if (state) sweepStale(state);
-      }
-    }
-    await cleanupNetns(TAG);
+  // Whatever failed: the mesh stops (or is swept), the network of this tag goes, then the temp directory.
+  const mesh = await startMesh(t, {
+    dir,
+    files: [join(SAMPLES, "mesh.yaml"), legacyFile],
+    args: ["--netns", "--no-trace-store", "--wait", "120"],
+    env: { DATA_DIR: join(dir, "feedback"), SKIFF_NETNS_TAG: TAG, SKIFF_NETNS_SUBNET: SUBNET },
+    readyTimeoutMs: 150_000,
+    afterStop: () => cleanupNetns(TAG),
   });
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  for (let i = 0; i < 1500 && !/skiff up: (ready|not ready)/.test(output) && up.exitCode === null; i++) await new Promise((r) => setTimeout(r, 100));
-  assert.match(output, /skiff up: ready/, output);
+  const { port } = mesh;
+  const skiff = mesh.skiff;
 
   const routes = await skiff("apply", "-f", join(ISTIO, "http-gateway.yaml"), "-f", join(ISTIO, "vs-route-ingress.yaml"));
   assert.equal(routes.code, 0, routes.stderr);
@@ -311,8 +294,7 @@ test("security in netns mode: mTLS on the wire (tcpdump), PERMISSIVE then STRICT
   });
 
   await t.test("stopping leaves no namespace, link, iptables chain or netns file of this tag", async () => {
-    up.kill("SIGTERM");
-    assert.equal(await exited, 0, output);
+    assert.equal(await mesh.stop(), 0, mesh.output());
     assert.deepEqual(await listNetns(TAG), { namespaces: [], links: [], iptablesChains: [], etcDirs: [] });
   });
 });
