@@ -22,6 +22,7 @@ import { start, stop, waitForOutput, waitForPort, freePort, run, sleep, NICE, ty
 import { totalCpuSeconds, peakRssMb, rssMb, processTree, machineDescription } from "../lib/proc.ts";
 import { round } from "../lib/stats.ts";
 import { summarizeProfile, formatProfileSummary } from "../lib/cpuprofile.ts";
+import { runLoadgen, type LoadgenOut } from "../lib/run-loadgen.ts";
 import * as conf from "./configs.ts";
 import { markdownTable, type PathResult, type DataplaneResults } from "./report.ts";
 import { REQUESTS_METRIC, mtlsProblems, parsePrometheus, sumSeries, telemetryProblems, type ProxyStats } from "./verify.ts";
@@ -269,7 +270,7 @@ async function checkPath(p: PathDef, accessLog: string): Promise<string> {
   // give the path a bounded number of tries before calling it broken.
   let last: LoadgenOut | undefined;
   for (let attempt = 0; attempt < 20; attempt++) {
-    last = await runLoadgen(p, { rate: 20, connections: 1, warmupS: 0, durationS: 0.25 });
+    last = await runLoadgen(p, { rate: 20, connections: 1, warmupS: 0, durationS: 0.25 }, LOAD_CPU);
     if (last.non2xx === 0 && last.errors === 0 && last.completed > 0) break;
     await sleep(500);
   }
@@ -281,7 +282,7 @@ async function checkPath(p: PathDef, accessLog: string): Promise<string> {
   await sleep(300);
   const before = await Promise.all(sidecars.map(proxyStats));
   const logBefore = lineCount(accessLog);
-  const out = await runLoadgen(p, { rate: 20, connections: 1, warmupS: 0, durationS: 0.5 });
+  const out = await runLoadgen(p, { rate: 20, connections: 1, warmupS: 0, durationS: 0.5 }, LOAD_CPU);
   if (out.non2xx > 0 || out.errors > 0 || out.completed === 0) throw new Error(`bench: path ${p.name} does not answer 200: ${JSON.stringify(out)}`);
   const requests = out.completed;
   const verified = ["answers 200"];
@@ -346,51 +347,13 @@ function lineCount(file: string): number {
   }
 }
 
-interface LoadgenOut {
-  sent: number;
-  completed: number;
-  errors: number;
-  non2xx: number;
-  wallS: number;
-  latency: { count: number; p50: number; p90: number; p99: number; max: number; mean: number };
-}
-
-function runLoadgen(p: PathDef, o: { rate: number; connections: number; warmupS: number; durationS: number }, onMeasuring?: () => void, onDone?: () => void): Promise<LoadgenOut> {
-  const cfg = JSON.stringify({ port: p.port, requestLine: p.requestLine, host: p.host, ...o });
-  const gen = start(`loadgen ${p.name}`, LOAD_CPU, process.execPath, ["--import", "tsx", path.join(repo, "bench/lib/loadgen.ts"), cfg]);
-  return new Promise((resolve, reject) => {
-    let buf = "";
-    gen.child.stdout!.on("data", (d: Buffer) => {
-      buf += d.toString();
-      let nl: number;
-      while ((nl = buf.indexOf("\n")) >= 0) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        let msg: { event: string; message?: string } & Partial<LoadgenOut>;
-        try {
-          msg = JSON.parse(line);
-        } catch {
-          continue;
-        }
-        if (msg.event === "measuring") onMeasuring?.();
-        else if (msg.event === "done") {
-          onDone?.();
-          resolve(msg as LoadgenOut);
-        } else if (msg.event === "error") reject(new Error(`loadgen on ${p.name}: ${msg.message}`));
-      }
-    });
-    gen.child.on("exit", (code) => {
-      if (code !== 0) reject(new Error(`loadgen on ${p.name} exited ${code}: ${gen.output().slice(-1500)}`));
-    });
-  });
-}
-
 async function openLoop(p: PathDef): Promise<PathResult> {
   let cpu0 = 0;
   let cpu1 = 0;
   const out = await runLoadgen(
     p,
     { rate: RATE, connections: CONNECTIONS, warmupS: WARMUP, durationS: SECONDS },
+    LOAD_CPU,
     () => (cpu0 = totalCpuSeconds(p.pids())),
     () => (cpu1 = totalCpuSeconds(p.pids())),
   );

@@ -18,6 +18,7 @@ import { ensureTools, toolPath } from "../lib/tools.ts";
 import { start, stop, waitForOutput, waitForPort, freePort, sleep, type Started } from "../lib/procs.ts";
 import { totalCpuSeconds, peakRssMb } from "../lib/proc.ts";
 import { summarizeProfile, formatProfileSummary } from "../lib/cpuprofile.ts";
+import { runLoadgen, type LoadgenOut, type LoadOptions } from "../lib/run-loadgen.ts";
 import * as conf from "../dataplane/configs.ts";
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
@@ -76,7 +77,7 @@ async function main(): Promise<void> {
       );
       const xdsPort = Number((await waitForOutput(cp, /xDS on [\d.]+:(\d+)/))[1]);
       const bootstrap = path.join(dir, `${v.name}.bootstrap.json`);
-      writeFileSync(bootstrap, JSON.stringify(sidecarBootstrap({ name: "upstream-0", app: "upstream", xdsPort, httpProxyPort: await freePort(), appPorts: { [inbound]: ports.upstream } })));
+      writeFileSync(bootstrap, JSON.stringify(conf.sidecarBootstrap({ name: "upstream-0", app: "upstream", xdsPort, httpProxyPort: await freePort(), appPorts: { [inbound]: ports.upstream } })));
       const sidecar = launch(start(`${v.name} proxy`, PROXY_CPU, process.execPath, [...(v.name === "skiff-sidecar" ? flags : []), skiff, "proxy", "--bootstrap", bootstrap]));
       const admin = (await waitForOutput(sidecar, /skiff proxy ready: admin (http:\/\/\S+)/))[1];
       await waitReady(admin);
@@ -87,7 +88,7 @@ async function main(): Promise<void> {
     await waitForPort(ports.upstream);
     // One request first: each path must answer 200, and each sidecar write an access log
     // line and export Istio's metrics (the target's "metrics and access logs on").
-    for (const t of targets) await runLoadgen(t, { rate: 20, connections: 1, warmupS: 0, durationS: 0.5 });
+    for (const t of targets) await load(t, { rate: 20, connections: 1, warmupS: 0, durationS: 0.5 });
     await sleep(300);
     const logBytes0 = new Map<string, number>();
     for (const { admin, accessLog } of checks) {
@@ -107,7 +108,7 @@ async function main(): Promise<void> {
       for (const t of targets) {
         let cpu0 = 0;
         let cpu1 = 0;
-        const out = await runLoadgen(
+        const out = await load(
           t,
           { rate: RATE, connections: CONNECTIONS, warmupS: WARMUP, durationS: SECONDS },
           () => (cpu0 = totalCpuSeconds([t.pid])),
@@ -146,29 +147,6 @@ async function main(): Promise<void> {
   }
 }
 
-/** A process-mode sidecar bootstrap, as `skiff up` writes it (src/agent/bootstrap.ts): inbound APP_PORTS, no capture. */
-function sidecarBootstrap(o: { name: string; app: string; xdsPort: number; httpProxyPort: number; appPorts: Record<number, number> }): Record<string, unknown> {
-  return {
-    node: {
-      id: `sidecar~127.0.0.1~${o.name}.default~default.svc.cluster.local`,
-      cluster: `${o.name}.default`,
-      metadata: {
-        NAMESPACE: "default",
-        INSTANCE_IPS: "127.0.0.1",
-        LABELS: { app: o.app },
-        SERVICE_ACCOUNT: o.app,
-        WORKLOAD_NAME: o.app,
-        INTERCEPTION_MODE: "NONE",
-        HTTP_PROXY_PORT: String(o.httpProxyPort),
-        APP_ADDRESS: "127.0.0.1",
-        APP_PORTS: Object.fromEntries(Object.entries(o.appPorts)),
-      },
-    },
-    admin: { address: { socket_address: { address: "127.0.0.1", port_value: 0 } } },
-    xds_address: `127.0.0.1:${o.xdsPort}`,
-  };
-}
-
 function fileSize(file: string): number {
   try {
     return statSync(file).size;
@@ -190,43 +168,11 @@ async function waitReady(admin: string): Promise<void> {
   throw new Error(`proxy at ${admin} not ready within 30 s`);
 }
 
-interface LoadgenOut {
-  completed: number;
-  errors: number;
-  non2xx: number;
-  wallS: number;
-  latency: { count: number; p50: number; p99: number };
-}
-
-function runLoadgen(t: Target, o: { rate: number; connections: number; warmupS: number; durationS: number }, onMeasuring?: () => void, onDone?: () => void): Promise<LoadgenOut> {
-  const cfg = JSON.stringify({ port: t.port, requestLine: "GET /1k HTTP/1.1", host: `127.0.0.1:${t.port}`, ...o });
-  const gen = start(`loadgen ${t.name}`, LOAD_CPU, process.execPath, ["--import", "tsx", path.join(repo, "bench/lib/loadgen.ts"), cfg]);
-  return new Promise((resolve, reject) => {
-    let buf = "";
-    gen.child.stdout!.on("data", (d: Buffer) => {
-      buf += d.toString();
-      let nl: number;
-      while ((nl = buf.indexOf("\n")) >= 0) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        let msg: { event: string; message?: string } & Partial<LoadgenOut>;
-        try {
-          msg = JSON.parse(line);
-        } catch {
-          continue;
-        }
-        if (msg.event === "measuring") onMeasuring?.();
-        else if (msg.event === "done") {
-          onDone?.();
-          if ((msg.non2xx ?? 0) > 0 || msg.completed === 0) reject(new Error(`bench: ${t.name} answered non-2xx: ${line}`));
-          else resolve(msg as LoadgenOut);
-        } else if (msg.event === "error") reject(new Error(`loadgen on ${t.name}: ${msg.message}`));
-      }
-    });
-    gen.child.on("exit", (code) => {
-      if (code !== 0) reject(new Error(`loadgen on ${t.name} exited ${code}: ${gen.output().slice(-1500)}`));
-    });
-  });
+/** Load on one target, which must answer 2xx (or the CPU figure means nothing). */
+async function load(t: Target, o: LoadOptions, onMeasuring?: () => void, onDone?: () => void): Promise<LoadgenOut> {
+  const out = await runLoadgen({ name: t.name, port: t.port, requestLine: "GET /1k HTTP/1.1", host: `127.0.0.1:${t.port}` }, o, LOAD_CPU, onMeasuring, onDone);
+  if (out.non2xx > 0 || out.completed === 0) throw new Error(`bench: ${t.name} answered non-2xx: ${JSON.stringify(out)}`);
+  return out;
 }
 
 main().catch((err: Error) => {
