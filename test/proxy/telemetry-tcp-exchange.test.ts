@@ -7,9 +7,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import net from "node:net";
 import http from "node:http";
-import { join } from "node:path";
-import { MeshCa, RuntimeTokenIssuer, RuntimeTokenVerifier } from "../../src/ca/index.ts";
-import { CertManager, type CertificateSigner, type Svid } from "../../src/agent/index.ts";
+import type { Svid } from "../../src/agent/index.ts";
 import { Proxy, parseBootstrap, Logger } from "../../src/proxy/index.ts";
 import { meshDownstreamSocket, meshUpstreamSocket, meshSni } from "../../src/pilot/translate/security/identity.ts";
 import { tcpMetadataExchange } from "../../src/pilot/translate/telemetry/stats.ts";
@@ -17,30 +15,14 @@ import { STATS_FILTER, statsConfig } from "../../src/pilot/translate/telemetry/i
 import { parseExposition } from "../../src/telemetry/index.ts";
 import { decodeExchange, encodeExchange, readExchange, PEER_EXCHANGE_MAGIC } from "../../src/proxy/telemetry-tcp-exchange.ts";
 import { withTempDir } from "../ca/helpers.ts";
+import { ID, listener, svids } from "./helpers/mesh-identity.ts";
 import { staticCluster, T, type Json } from "./helpers/fixtures.ts";
 
-const ID = (sa: string) => `spiffe://cluster.local/ns/demo/sa/${sa}`;
 const CLIENT_ID = "sidecar~127.0.0.1~orders-7d9f.demo~demo.svc.cluster.local";
 const SERVER_ID = "sidecar~127.0.0.1~db-0.demo~demo.svc.cluster.local";
 
-async function svids(dir: string, ...accounts: string[]): Promise<Svid[]> {
-  const ca = await MeshCa.selfSigned(join(dir, "ca"));
-  const runtime = RuntimeTokenIssuer.generate();
-  const verifier = new RuntimeTokenVerifier({ publicKeysPem: [runtime.publicKeyPem] });
-  const signer: CertificateSigner = { createCertificate: async (csr, ttl, token) => (await ca.sign(csr, { identity: await verifier.verify(token), ttlSeconds: ttl })).certChainPem };
-  return Promise.all(
-    accounts.map((serviceAccount) =>
-      new CertManager({ signer, rootsPem: ca.rootsPem(), identity: { namespace: "demo", serviceAccount }, token: () => runtime.issue({ namespace: "demo", serviceAccount }), log: () => {} }).start(),
-    ),
-  );
-}
-
 function tcpProxy(cluster: string): Json {
   return { name: "envoy.filters.network.tcp_proxy", typed_config: { "@type": T.tcpProxy, stat_prefix: cluster, cluster } };
-}
-
-function listener(chain: Json): Json {
-  return { name: "l", address: { socket_address: { address: "127.0.0.1", port_value: 0 } }, filter_chains: [chain] };
 }
 
 async function startProxy(id: string, metadata: Json, listeners: Json[], clusters: Json[], svid: Svid): Promise<Proxy> {

@@ -6,37 +6,19 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import net from "node:net";
-import { join } from "node:path";
-import { MeshCa, RuntimeTokenIssuer, RuntimeTokenVerifier } from "../../src/ca/index.ts";
-import { CertManager, type CertificateSigner, type Svid } from "../../src/agent/index.ts";
+import type { Svid } from "../../src/agent/index.ts";
 import { Proxy, parseBootstrap, Logger } from "../../src/proxy/index.ts";
 import { meshDownstreamSocket, meshUpstreamSocket, meshSni } from "../../src/pilot/translate/security/identity.ts";
 import { withTempDir } from "../ca/helpers.ts";
+import { ID, listener, svids } from "./helpers/mesh-identity.ts";
 import { request, startUpstream, routerFilter, staticCluster, T, type Json } from "./helpers/fixtures.ts";
 
-const ID = (sa: string) => `spiffe://cluster.local/ns/demo/sa/${sa}`;
-
-async function svids(dir: string, ...accounts: string[]): Promise<Svid[]> {
-  const ca = await MeshCa.selfSigned(join(dir, "ca"));
-  const runtime = RuntimeTokenIssuer.generate();
-  const verifier = new RuntimeTokenVerifier({ publicKeysPem: [runtime.publicKeyPem] });
-  const signer: CertificateSigner = { createCertificate: async (csr, ttl, token) => (await ca.sign(csr, { identity: await verifier.verify(token), ttlSeconds: ttl })).certChainPem };
-  return Promise.all(
-    accounts.map((serviceAccount) =>
-      new CertManager({ signer, rootsPem: ca.rootsPem(), identity: { namespace: "demo", serviceAccount }, token: () => runtime.issue({ namespace: "demo", serviceAccount }), log: () => {} }).start(),
-    ),
-  );
-}
 
 function hcm(cluster: string): Json {
   return {
     name: "envoy.filters.network.http_connection_manager",
     typed_config: { "@type": T.hcm, stat_prefix: "p", http_filters: [routerFilter], route_config: { name: "r", virtual_hosts: [{ name: "all", domains: ["*"], routes: [{ match: { prefix: "/" }, route: { cluster, timeout: "5s" } }] }] } },
   };
-}
-
-function listener(chain: Json): Json {
-  return { name: "l", address: { socket_address: { address: "127.0.0.1", port_value: 0 } }, filter_chains: [chain] };
 }
 
 async function startProxy(id: string, listeners: Json[], clusters: Json[], svid: Svid): Promise<Proxy> {
