@@ -5,50 +5,26 @@
 // IdP's login form, which a user would fill in, is driven over HTTP (idp-flow.ts).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
 import crypto from "node:crypto";
 import fs from "node:fs";
 import http from "node:http";
-import os from "node:os";
 import path from "node:path";
-import readline from "node:readline";
 import { createRemoteJWKSet, jwtVerify } from "jose";
 import { CookieClient, submitLogin } from "./idp-flow.ts";
+import { startIdp, type RunningIdp } from "./idp-process.ts";
 
 const PAGE_ORIGIN = "http://localhost:8080";
 const ISSUER = `${PAGE_ORIGIN}/idp`;
 const STATIC = path.resolve(import.meta.dirname, "../../samples/sentiment/sa-frontend/static");
-let idp: ChildProcess;
+let idp: RunningIdp;
 let idpOrigin: string;
-let tmp: string;
 
 before(async () => {
-  tmp = fs.mkdtempSync(path.join(os.tmpdir(), "skiff-idp-frontend-"));
-  idp = spawn(process.execPath, ["--import", "tsx", "samples/sentiment/idp/server.ts"], {
-    cwd: path.resolve(import.meta.dirname, "../.."),
-    env: { ...process.env, PORT: "0", HOST: "127.0.0.1", ISSUER, REDIRECT_URIS: `${PAGE_ORIGIN}/`, KEY_FILE: path.join(tmp, "key.json") },
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  const lines = readline.createInterface({ input: idp.stdout! });
-  const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error("IdP did not start in 20 s")), 20_000);
-    idp.once("exit", (code) => reject(new Error(`IdP exited with ${code}`)));
-    lines.on("line", (line) => {
-      if (!line.startsWith("{")) return;
-      const entry = JSON.parse(line) as { msg?: string; port?: number };
-      if (entry.msg === "listening") {
-        clearTimeout(timer);
-        resolve(entry.port!);
-      }
-    });
-  });
-  idpOrigin = `http://127.0.0.1:${port}`;
+  idp = await startIdp({ issuer: ISSUER, redirectUris: `${PAGE_ORIGIN}/` });
+  idpOrigin = idp.origin;
 });
 
-after(() => {
-  idp.kill("SIGTERM");
-  fs.rmSync(tmp, { recursive: true, force: true });
-});
+after(() => idp.stop());
 
 /** The parts of a DOM element the two scripts touch. */
 class FakeElement {

@@ -3,51 +3,25 @@
 // IdP's own JWKS as the gateway's jwt_authn would.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
 import crypto from "node:crypto";
-import fs from "node:fs";
-import os from "node:os";
-import path from "node:path";
-import readline from "node:readline";
 import { createRemoteJWKSet, jwtVerify, SignJWT, generateKeyPair } from "jose";
 import { discovery, exchangeCode, FRONTEND_REDIRECT, logIn as logInAt, startLogin, submitLogin } from "./idp-flow.ts";
+import { startIdp, type RunningIdp } from "./idp-process.ts";
 
 const REDIRECT = FRONTEND_REDIRECT;
-let idp: ChildProcess;
+let idp: RunningIdp;
 let origin: string;
 let issuer: string;
-let tmp: string;
 
 before(async () => {
-  tmp = fs.mkdtempSync(path.join(os.tmpdir(), "skiff-idp-test-"));
   // The issuer is what users see; the test reaches the same process on its real port,
   // which is how the gateway routes to it too (Host differs from the issuer's).
   issuer = "http://idp.example.test:8080/idp";
-  idp = spawn(process.execPath, ["--import", "tsx", "samples/sentiment/idp/server.ts"], {
-    cwd: path.resolve(import.meta.dirname, "../.."),
-    env: { ...process.env, PORT: "0", HOST: "127.0.0.1", ISSUER: issuer, REDIRECT_URIS: REDIRECT, KEY_FILE: path.join(tmp, "key.json") },
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  const lines = readline.createInterface({ input: idp.stdout! });
-  const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error("IdP did not start in 20 s")), 20_000);
-    idp.once("exit", (code) => reject(new Error(`IdP exited with ${code}`)));
-    lines.on("line", (line) => {
-      if (!line.startsWith("{")) return; // oidc-provider prints its own notices as text
-      const entry = JSON.parse(line) as { msg?: string; port?: number };
-      if (entry.msg === "listening") {
-        clearTimeout(timer);
-        resolve(entry.port!);
-      }
-    });
-  });
-  origin = `http://127.0.0.1:${port}`;
+  idp = await startIdp({ issuer, redirectUris: REDIRECT });
+  origin = idp.origin;
 });
 
-after(() => {
-  idp.kill("SIGTERM");
-  fs.rmSync(tmp, { recursive: true, force: true });
-});
+after(() => idp.stop());
 
 const logIn = (username: string) => logInAt(origin, username);
 
