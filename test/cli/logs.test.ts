@@ -6,7 +6,8 @@ import { execFile } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { writeState, type ProcessRecord } from "../../src/runtime/run-dir.ts";
+import type { ProcessRecord } from "../../src/runtime/run-dir.ts";
+import { writeMeshState } from "./helpers/mesh-state.ts";
 
 const bin = new URL("../../bin/skiff.js", import.meta.url).pathname;
 
@@ -32,7 +33,7 @@ test("skiff logs by deploy/, REPLICA.NAMESPACE, the gateway's short name and a n
     add(name, "app", "sa-logic", "demo");
     add(name, "sidecar", "sa-logic", "demo", { nodeId: `sidecar~127.0.0.1~${name}.demo~demo.svc.cluster.local` });
   }
-  writeState(dir, { pid: process.pid, startedAt: new Date().toISOString(), files: [], apiPort: 1, xdsPort: 2, monitoringPort: 3, gateway: { httpPort: 8080, adminPort: 4 }, processes });
+  writeMeshState(dir, { gatewayAdminPort: 4, processes });
 
   const [deploy, replica, gateway, node, gatewayApp, badKind] = await Promise.all([
     skiff(["deploy/sa-logic"], dir),

@@ -9,7 +9,8 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { writeState, type ProcessRecord } from "../../src/runtime/run-dir.ts";
+import type { ProcessRecord } from "../../src/runtime/run-dir.ts";
+import { writeMeshState } from "./helpers/mesh-state.ts";
 
 const bin = new URL("../../bin/skiff.js", import.meta.url).pathname;
 
@@ -48,14 +49,8 @@ test("proxy-config finds a skiff up proxy by replica, deploy/ and gateway name, 
   });
   const [gw, webapp, logic0, logic1] = await Promise.all(["gateway-marker", "webapp-marker", "logic0-marker", "logic1-marker"].map((m) => fakeAdmin(t, m)));
   const sidecar = (name: string, workload: string, port: number): ProcessRecord => ({ name, role: "sidecar", workload, namespace: "demo", logFile: "/dev/null", adminAddress: `127.0.0.1:${port}` });
-  writeState(runDir, {
-    pid: process.pid,
-    startedAt: new Date().toISOString(),
-    files: [],
-    apiPort: 1,
-    xdsPort: 2,
-    monitoringPort: 3,
-    gateway: { httpPort: 8080, adminPort: gw },
+  writeMeshState(runDir, {
+    gatewayAdminPort: gw,
     processes: [
       { name: "istio-ingressgateway", role: "gateway", workload: "istio-ingressgateway", namespace: "istio-system", logFile: "/dev/null", adminAddress: `127.0.0.1:${gw}` },
       sidecar("sa-webapp-0", "sa-webapp", webapp),
@@ -111,14 +106,8 @@ test("proxy-config names the proxy it could not reach, and a name with no mesh r
   await new Promise<void>((resolve) => closed.listen(0, "127.0.0.1", resolve));
   const port = (closed.address() as AddressInfo).port;
   await new Promise<void>((resolve) => closed.close(() => resolve()));
-  writeState(runDir, {
-    pid: process.pid,
-    startedAt: new Date().toISOString(),
-    files: [],
-    apiPort: 1,
-    xdsPort: 2,
-    monitoringPort: 3,
-    gateway: { httpPort: 8080, adminPort: port },
+  writeMeshState(runDir, {
+    gatewayAdminPort: port,
     processes: [{ name: "sa-webapp-0", role: "sidecar", workload: "sa-webapp", namespace: "demo", logFile: "/dev/null", adminAddress: `127.0.0.1:${port}` }],
   });
   const [down, none] = await Promise.all([skiff(["secret", "sa-webapp-0"], runDir), skiff(["secret", "sa-webapp-0"], noMesh)]);

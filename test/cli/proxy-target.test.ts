@@ -5,7 +5,8 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { readState, writeState, type MeshState, type ProcessRecord } from "../../src/runtime/run-dir.ts";
+import { readState, type MeshState, type ProcessRecord } from "../../src/runtime/run-dir.ts";
+import { writeMeshState } from "./helpers/mesh-state.ts";
 import { isAdminAddress, matchProcesses, parseProxyQuery, ProxyTargetError, resolveProxy } from "../../src/cli/proxy-target.ts";
 
 function proxy(name: string, workload: string, namespace: string, admin: string): ProcessRecord[] {
@@ -26,14 +27,8 @@ function proxy(name: string, workload: string, namespace: string, admin: string)
 function meshState(t: { after: (fn: () => void) => void }): MeshState {
   const dir = mkdtempSync(join(tmpdir(), "skiff-proxy-target-"));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
-  writeState(dir, {
-    pid: process.pid,
-    startedAt: new Date().toISOString(),
-    files: [],
-    apiPort: 1,
-    xdsPort: 2,
-    monitoringPort: 3,
-    gateway: { httpPort: 8080, adminPort: 41000 },
+  writeMeshState(dir, {
+    gatewayAdminPort: 41000,
     processes: [
       {
         name: "istio-ingressgateway",
