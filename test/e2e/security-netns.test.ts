@@ -23,6 +23,7 @@ import { fileURLToPath } from "node:url";
 import { cleanupNetns, listNetns, namespaceName, netnsSupport } from "../../src/runtime/netns/index.ts";
 import { startMesh } from "./helpers/mesh.ts";
 import { call, eventually } from "./helpers/tutorial.ts";
+import { LEGACY_MESH } from "./helpers/netns.ts";
 
 const SAMPLES = fileURLToPath(new URL("../../samples/sentiment/", import.meta.url));
 const ISTIO = join(SAMPLES, "istio");
@@ -52,20 +53,6 @@ async function skipReason(): Promise<string | false> {
   return false;
 }
 const skip = await skipReason();
-
-/** A legacy workload: namespace `legacy` without injection, so no sidecar and no mesh identity. */
-const LEGACY_MESH = `apiVersion: v1
-kind: Namespace
-metadata: { name: legacy }
----
-apiVersion: skiff.dev/v1alpha1
-kind: Workload
-metadata: { name: legacy-client, namespace: legacy }
-spec:
-  command: ["node", "-e", "require('node:http').createServer((q, s) => s.end('legacy')).listen(Number(process.env.PORT))"]
-  ports: [{ name: http, containerPort: 0 }]
-  labels: { app: legacy-client }
-`;
 
 interface Curl {
   /** curl's exit code: 0, or e.g. 56 for a connection reset. */

@@ -18,6 +18,7 @@ import { join } from "node:path";
 import { cleanupNetns, listNetns, namespaceName, netnsSupport } from "../../src/runtime/netns/index.ts";
 import { eventually, startMesh } from "./helpers/mesh.ts";
 import { writeShop } from "./helpers/shop.ts";
+import { LEGACY_MESH } from "./helpers/netns.ts";
 
 const TAG = "skshp";
 const SUBNET = "198.18.253.0/24";
@@ -32,20 +33,6 @@ function exec(file: string, args: string[]): Promise<{ code: number; stdout: str
     });
   });
 }
-
-/** A workload in a namespace without injection: it calls front through DNS, the VIP rules and front's inbound capture. */
-const LEGACY_MESH = `apiVersion: v1
-kind: Namespace
-metadata: { name: legacy }
----
-apiVersion: skiff.dev/v1alpha1
-kind: Workload
-metadata: { name: legacy-client, namespace: legacy }
-spec:
-  command: [${JSON.stringify(process.execPath)}, "-e", "require('node:http').createServer((q, s) => s.end('legacy')).listen(Number(process.env.PORT))"]
-  ports: [{ name: http, containerPort: 0 }]
-  labels: { app: legacy-client }
-`;
 
 /**
  * A sidecar'd workload in the injected namespace that no Service selects: every port of

@@ -17,6 +17,7 @@ import { kernelFreePort, readState, sweepStale, type MeshState } from "../../src
 import { cleanupNetns, listNetns, namespaceName, netnsSupport } from "../../src/runtime/netns/index.ts";
 
 import { assertIngressServesTheApp, call, eventually, version, versions } from "./helpers/tutorial.ts";
+import { LEGACY_MESH } from "./helpers/netns.ts";
 const SKIFF = fileURLToPath(new URL("../../bin/skiff.js", import.meta.url));
 const SAMPLES = fileURLToPath(new URL("../../samples/sentiment/", import.meta.url));
 const ISTIO = join(SAMPLES, "istio");
@@ -36,20 +37,6 @@ function exec(file: string, args: string[], env: NodeJS.ProcessEnv = process.env
 
 const skiff = (env: NodeJS.ProcessEnv, ...args: string[]) => exec(process.execPath, [SKIFF, ...args], env);
 
-
-/** A legacy workload: namespace `legacy` without injection, a tiny server (so it has a port to be ready on). */
-const LEGACY_MESH = `apiVersion: v1
-kind: Namespace
-metadata: { name: legacy }
----
-apiVersion: skiff.dev/v1alpha1
-kind: Workload
-metadata: { name: legacy-client, namespace: legacy }
-spec:
-  command: ["node", "-e", "require('node:http').createServer((q, s) => s.end('legacy')).listen(Number(process.env.PORT))"]
-  ports: [{ name: http, containerPort: 0 }]
-  labels: { app: legacy-client }
-`;
 
 test("the tutorial in netns mode: capture, VIPs and DNS; ingress, the app, feedback, canary 90/10 and back; a legacy workload; nothing left behind", { skip, timeout: 300_000 }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), "skiff-netns-tutorial-"));
