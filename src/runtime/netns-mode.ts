@@ -11,10 +11,10 @@
 //     sidecars inside namespaces reach it through the bridge;
 //   - the registry followed: DNS table and sidecar-less namespaces' VIP rules follow it.
 import { execFileSync } from "node:child_process";
-import { chmodSync, chownSync, lstatSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { chmodSync, chownSync, lstatSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
 import { createServer, connect, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import type { ConfigStore } from "../config/index.ts";
 import { Registry, endpointKey, type RegistrySnapshot } from "../registry/index.ts";
 import { AGENT_ENV, DnsProxy, agentEnvironment, applyCapture, applyServiceRules, type DnsService, type ServiceVip } from "../agent/index.ts";
@@ -95,7 +95,7 @@ export class NetnsMode {
       dns = await DnsProxy.start({ host: net.gateway, port: 53, namespace: "default", domain: opts.domain });
       // The sidecars run as the proxy user, who cannot read a run directory under
       // /run/user/0 or a 0700 temp dir: their bootstraps go to a world-readable directory.
-      const bootstrapDir = mkdtempSync(join(tmpdir(), `${tag}-netns-bootstrap-`));
+      const bootstrapDir = mkdtempSync(join(sharedTempDir(), `${tag}-netns-bootstrap-`));
       chmodSync(bootstrapDir, 0o755);
       return new NetnsMode(opts, net, user, dns, bootstrapDir);
     } catch (err) {
@@ -130,7 +130,9 @@ export class NetnsMode {
     const env = await agentEnvironment({ dir, name, caAddress: `${CONTROL_PLANE_HOST}:${this.#caRelayPort}`, rootsPem, token });
     chownSync(dir, this.#user.uid, this.#user.gid);
     chownSync(env[AGENT_ENV.tokenFile], this.#user.uid, this.#user.gid);
-    return env;
+    // The agent's SDS socket goes beside its identity files, in a directory the proxy user
+    // owns: left to itself it would use $TMPDIR, which the proxy user may not be able to write.
+    return { ...env, [AGENT_ENV.sdsSocket]: join(dir, `${name}.sds.sock`) };
   }
 
   /** Relays a port of 127.0.0.1 (the trace store's) to the bridge address; returns the bridge-side port. */
@@ -273,12 +275,26 @@ export class NetnsMode {
   }
 }
 
+/**
+ * The temp dir when every directory on its path lets other users through (so the proxy
+ * user can reach a 0755 directory inside it), else /tmp. WHY: $TMPDIR is often private
+ * (mktemp -d makes it 0700), and then every sidecar failed with EACCES on its bootstrap.
+ */
+export function sharedTempDir(temp = tmpdir()): string {
+  for (let dir = resolve(temp); ; dir = dirname(dir)) {
+    const st = statSync(dir, { throwIfNoEntry: false });
+    if (!st || (st.mode & 0o001) === 0) return "/tmp";
+    if (dir === dirname(dir)) return temp;
+  }
+}
+
 /** Bootstrap directories a crashed mesh of this tag left in the temp dir (real directories of ours only, never a symlink). */
 function sweepBootstrapDirs(tag: string): void {
   const prefix = `${tag}-netns-bootstrap-`;
-  for (const name of readdirSync(tmpdir())) {
+  const parent = sharedTempDir();
+  for (const name of readdirSync(parent)) {
     if (!name.startsWith(prefix)) continue;
-    const path = join(tmpdir(), name);
+    const path = join(parent, name);
     const st = lstatSync(path, { throwIfNoEntry: false });
     if (st?.isDirectory() && st.uid === process.getuid?.()) rmSync(path, { recursive: true, force: true });
   }
