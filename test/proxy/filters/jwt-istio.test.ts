@@ -63,6 +63,15 @@ before(async () => {
   await new Promise<void>((r) => jwksServer.listen(0, "127.0.0.1", r));
   const jwksUri = `http://127.0.0.1:${(jwksServer.address() as AddressInfo).port}/jwks`;
   const selector = "  selector: {matchLabels: {istio: ingressgateway}}";
+  // An ALLOW AuthorizationPolicy on the gateway; `rules` is the YAML list under rules:.
+  const allow = (name: string, rules: string): string => `apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: ${name}, namespace: istio-system}
+spec:
+${selector}
+  action: ALLOW
+  rules:
+${rules}`;
   const yaml = `
 apiVersion: security.istio.io/v1
 kind: RequestAuthentication
@@ -75,34 +84,13 @@ ${selector}
   - issuer: ${REMOTE_ISSUER}
     jwksUri: ${jwksUri}
 ---
-apiVersion: security.istio.io/v1
-kind: AuthorizationPolicy
-metadata: {name: allow-view, namespace: istio-system}
-spec:
-${selector}
-  action: ALLOW
-  rules:
-  - to: [{operation: {paths: ["/", "/static*"]}}]
+${allow("allow-view", `  - to: [{operation: {paths: ["/", "/static*"]}}]`)}
 ---
-apiVersion: security.istio.io/v1
-kind: AuthorizationPolicy
-metadata: {name: allow-analysis, namespace: istio-system}
-spec:
-${selector}
-  action: ALLOW
-  rules:
-  - from: [{source: {requestPrincipals: ["*"]}}]
-    to: [{operation: {paths: ["/sentiment*"]}}]
+${allow("allow-analysis", `  - from: [{source: {requestPrincipals: ["*"]}}]
+    to: [{operation: {paths: ["/sentiment*"]}}]`)}
 ---
-apiVersion: security.istio.io/v1
-kind: AuthorizationPolicy
-metadata: {name: allow-feedback, namespace: istio-system}
-spec:
-${selector}
-  action: ALLOW
-  rules:
-  - to: [{operation: {paths: ["/feedback*"]}}]
-    when: [{key: "request.auth.claims[group]", values: ["moderator"]}]
+${allow("allow-feedback", `  - to: [{operation: {paths: ["/feedback*"]}}]
+    when: [{key: "request.auth.claims[group]", values: ["moderator"]}]`)}
 `;
   const { filters, clusters } = translated(yaml);
   // A second gateway listener whose RequestAuthentication names where tokens are and what
@@ -124,25 +112,16 @@ ${selector}
     jwks: '${jwks}'
     fromHeaders: [{name: x-other-token}]
 ---
-apiVersion: security.istio.io/v1
-kind: AuthorizationPolicy
-metadata: {name: require-jwt, namespace: istio-system}
-spec:
-${selector}
-  action: ALLOW
-  rules:
-  - from: [{source: {requestPrincipals: ["*"]}}]
+${allow("require-jwt", `  - from: [{source: {requestPrincipals: ["*"]}}]`)}
 `);
+  const toApp = (name: string, httpFilters: Json[]): Json => httpListener(name, { routeConfig: routeConfig(name, [vhost("all", ["*"], [{ match: { prefix: "/" }, route: { cluster: "app" } }])]), filters: httpFilters });
   ads = new TestAdsServer();
   await ads.start();
   upstream = await startUpstream(undefined, "app");
   proxy = await startProxy(ads);
   await serve(ads, proxy, {
     clusters: [staticCluster("app", [upstream.port]), ...clusters],
-    listeners: [
-      httpListener("gw", { routeConfig: routeConfig("gw", [vhost("all", ["*"], [{ match: { prefix: "/" }, route: { cluster: "app" } }])]), filters }),
-      httpListener("locations", { routeConfig: routeConfig("locations", [vhost("all", ["*"], [{ match: { prefix: "/" }, route: { cluster: "app" } }])]), filters: locations.filters }),
-    ],
+    listeners: [toApp("gw", filters), toApp("locations", locations.filters)],
   });
 });
 
