@@ -13,6 +13,7 @@ import * as grpcXds from "@grpc/grpc-js-xds";
 import { ControlPlane } from "../../src/pilot/index.ts";
 import { formatProxyStatus } from "../../src/cli/commands/proxy-status.ts";
 import type { ProxySyncStatus } from "../../src/pilot/index.ts";
+import { meshYaml, serviceYaml, versionSubsetsYaml, workloadEntryYaml } from "../pilot/helpers/mesh-yaml.ts";
 
 const FQDN = "greeter.demo.svc.cluster.local";
 const TARGET = `xds:///${FQDN}:50051`;
@@ -40,34 +41,13 @@ async function startBackend(version: string): Promise<{ port: number; server: gr
   return { port, server };
 }
 
-function meshYaml(v1Port: number, v2Port: number): string {
-  return `
-apiVersion: v1
-kind: Service
-metadata: { name: greeter, namespace: demo }
-spec:
-  selector: { app: greeter }
-  ports: [{ name: grpc, port: 50051 }]
----
-apiVersion: networking.istio.io/v1
-kind: WorkloadEntry
-metadata: { name: greeter-v1, namespace: demo }
-spec: { address: 127.0.0.1, labels: { app: greeter, version: v1 }, ports: { grpc: ${v1Port} } }
----
-apiVersion: networking.istio.io/v1
-kind: WorkloadEntry
-metadata: { name: greeter-v2, namespace: demo }
-spec: { address: 127.0.0.1, labels: { app: greeter, version: v2 }, ports: { grpc: ${v2Port} } }
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: { name: greeter, namespace: demo }
-spec:
-  host: greeter
-  subsets:
-  - { name: v1, labels: { version: v1 } }
-  - { name: v2, labels: { version: v2 } }
-`;
+function greeterMesh(v1Port: number, v2Port: number): string {
+  return meshYaml(
+    serviceYaml({ name: "greeter", namespace: "demo", port: 50051, portName: "grpc" }),
+    workloadEntryYaml("greeter-v1", "demo", `{ address: 127.0.0.1, labels: { app: greeter, version: v1 }, ports: { grpc: ${v1Port} } }`),
+    workloadEntryYaml("greeter-v2", "demo", `{ address: 127.0.0.1, labels: { app: greeter, version: v2 }, ports: { grpc: ${v2Port} } }`),
+    versionSubsetsYaml("greeter", "demo", ["v1", "v2"]),
+  );
 }
 
 function virtualService(v1Weight: number, v2Weight: number): string {
@@ -123,7 +103,7 @@ test("a proxyless gRPC client follows the VirtualService split, header match and
     v1.server.forceShutdown();
     v2.server.forceShutdown();
   });
-  writeFileSync(join(dir, "mesh.yaml"), meshYaml(v1.port, v2.port));
+  writeFileSync(join(dir, "mesh.yaml"), greeterMesh(v1.port, v2.port));
   const vsFile = join(dir, "virtual-service.yaml");
   writeFileSync(vsFile, virtualService(90, 10));
 

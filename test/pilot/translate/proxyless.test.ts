@@ -6,34 +6,14 @@ import { loadText } from "../../../src/api/index.ts";
 import { buildRegistry } from "../../../src/registry/index.ts";
 import { translate, defaultMeshConfig, type MeshSnapshot, type ProxyNode, type EnvoyJson } from "../../../src/pilot/translate/index.ts";
 import { encodeAny, TypeUrl } from "../../../src/envoy/index.ts";
+import { meshYaml, serviceYaml, versionSubsetsYaml, workloadEntryYaml } from "../helpers/mesh-yaml.ts";
 
-const MESH = `
-apiVersion: v1
-kind: Service
-metadata: { name: greeter, namespace: demo }
-spec:
-  selector: { app: greeter }
-  ports: [{ name: grpc, port: 50051, targetPort: 50051 }]
----
-apiVersion: networking.istio.io/v1
-kind: WorkloadEntry
-metadata: { name: greeter-v1, namespace: demo }
-spec: { address: 127.0.0.11, labels: { app: greeter, version: v1 }, ports: { grpc: 7001 } }
----
-apiVersion: networking.istio.io/v1
-kind: WorkloadEntry
-metadata: { name: greeter-v2, namespace: demo }
-spec: { address: 127.0.0.12, labels: { app: greeter, version: v2 }, ports: { grpc: 7002 } }
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: { name: greeter, namespace: demo }
-spec:
-  host: greeter
-  subsets:
-  - { name: v1, labels: { version: v1 } }
-  - { name: v2, labels: { version: v2 } }
-`;
+const MESH = meshYaml(
+  serviceYaml({ name: "greeter", namespace: "demo", port: 50051, portName: "grpc", targetPort: 50051 }),
+  workloadEntryYaml("greeter-v1", "demo", "{ address: 127.0.0.11, labels: { app: greeter, version: v1 }, ports: { grpc: 7001 } }"),
+  workloadEntryYaml("greeter-v2", "demo", "{ address: 127.0.0.12, labels: { app: greeter, version: v2 }, ports: { grpc: 7002 } }"),
+  versionSubsetsYaml("greeter", "demo", ["v1", "v2"]),
+);
 
 const SPLIT = `
 apiVersion: networking.istio.io/v1

@@ -9,20 +9,12 @@ import { join } from "node:path";
 import { ControlPlane } from "../../../src/pilot/index.ts";
 import { TypeUrl } from "../../../src/envoy/index.ts";
 import { AdsTestClient } from "./ads-client.ts";
+import { meshYaml, serviceYaml, workloadEntryYaml } from "../helpers/mesh-yaml.ts";
 
-const SERVICES = `
-apiVersion: v1
-kind: Service
-metadata: { name: reviews, namespace: default }
-spec:
-  selector: { app: reviews }
-  ports: [{ name: http, port: 9080 }]
----
-apiVersion: networking.istio.io/v1
-kind: WorkloadEntry
-metadata: { name: reviews-v1, namespace: default }
-spec: { address: 127.0.0.21, labels: { app: reviews, version: v1 } }
-`;
+const SERVICES = meshYaml(
+  serviceYaml({ name: "reviews", namespace: "default", port: 9080 }),
+  workloadEntryYaml("reviews-v1", "default", "{ address: 127.0.0.21, labels: { app: reviews, version: v1 } }"),
+);
 
 const BROKEN_ROUTE = `
 apiVersion: networking.istio.io/v1
@@ -65,11 +57,7 @@ test("config files drive a sidecar's clusters and endpoints; edits are pushed; p
   // A second endpoint appears in a new file: only EDS is pushed.
   writeFileSync(
     join(dir, "more.yaml"),
-    `apiVersion: networking.istio.io/v1
-kind: WorkloadEntry
-metadata: { name: reviews-v2, namespace: default }
-spec: { address: 127.0.0.22, labels: { app: reviews, version: v2 } }
-`,
+    workloadEntryYaml("reviews-v2", "default", "{ address: 127.0.0.22, labels: { app: reviews, version: v2 } }"),
   );
   const pushed = await client.next(10_000);
   assert.equal(pushed.type_url, TypeUrl.endpoint);

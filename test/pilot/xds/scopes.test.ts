@@ -11,43 +11,20 @@ import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import { ControlPlane } from "../../../src/pilot/index.ts";
 import { TypeUrl, encodeMessage, protoRoot } from "../../../src/envoy/index.ts";
+import { meshYaml, serviceYaml, versionSubsetsYaml, workloadEntryYaml } from "../helpers/mesh-yaml.ts";
 
 const MESH = `
 apiVersion: v1
 kind: Namespace
 metadata: { name: other }
 ---
-apiVersion: v1
-kind: Service
-metadata: { name: reviews, namespace: default }
-spec:
-  selector: { app: reviews }
-  ports: [{ name: http, port: 9080 }]
----
-apiVersion: v1
-kind: Service
-metadata: { name: ratings, namespace: default }
-spec:
-  selector: { app: ratings }
-  ports: [{ name: http, port: 9080 }]
----
-apiVersion: networking.istio.io/v1
-kind: WorkloadEntry
-metadata: { name: reviews-v1, namespace: default }
-spec: { address: 10.9.0.1, labels: { app: reviews, version: v1 }, serviceAccount: reviews }
----
-apiVersion: networking.istio.io/v1
-kind: WorkloadEntry
-metadata: { name: ratings-v1, namespace: default }
-spec: { address: 10.9.0.2, labels: { app: ratings, version: v1 }, serviceAccount: ratings }
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: { name: reviews, namespace: default }
-spec:
-  host: reviews
-  subsets: [{ name: v1, labels: { version: v1 } }, { name: v2, labels: { version: v2 } }]
----
+${meshYaml(
+  serviceYaml({ name: "reviews", namespace: "default", port: 9080 }),
+  serviceYaml({ name: "ratings", namespace: "default", port: 9080 }),
+  workloadEntryYaml("reviews-v1", "default", "{ address: 10.9.0.1, labels: { app: reviews, version: v1 }, serviceAccount: reviews }"),
+  workloadEntryYaml("ratings-v1", "default", "{ address: 10.9.0.2, labels: { app: ratings, version: v1 }, serviceAccount: ratings }"),
+  versionSubsetsYaml("reviews", "default", ["v1", "v2"]),
+)}---
 apiVersion: networking.istio.io/v1
 kind: DestinationRule
 metadata: { name: ratings-for-canary, namespace: default }
