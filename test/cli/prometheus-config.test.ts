@@ -17,51 +17,28 @@ import { writeState } from "../../src/runtime/run-dir.ts";
 const repo = join(import.meta.dirname, "..", "..");
 const hasPromtool = spawnSync("promtool", ["--version"]).status === 0;
 
+type Replica = MeshStatus["replicas"][number];
+/** A ready replica (app and sidecar running); only its name, place and sidecar ports differ. */
+const replica = (o: { name: string; workload: string; namespace: string; address?: string; sidecar: Omit<NonNullable<Replica["sidecar"]>, "state" | "ready" | "restarts"> }): Replica => ({
+  name: o.name,
+  workload: o.workload,
+  namespace: o.namespace,
+  ...(o.address ? { address: o.address } : {}),
+  ready: true,
+  readyCount: 2,
+  containers: 2,
+  app: { state: "running", ready: true, restarts: 0, ports: [] as never },
+  sidecar: { state: "running", ready: true, restarts: 0, ...o.sidecar },
+});
+
 const status: MeshStatus = {
   replicas: [
-    {
-      name: "sa-logic-v1-0",
-      workload: "sa-logic",
-      namespace: "default",
-      ready: true,
-      readyCount: 2,
-      containers: 2,
-      app: { state: "running", ready: true, restarts: 0, ports: [] as never },
-      sidecar: { state: "running", ready: true, restarts: 0, httpProxyPort: 41001, adminPort: 41002, statsPort: 41011, mergePort: 41012, nodeId: "sidecar~127.0.0.1~sa-logic-v1-0.default~default.svc.cluster.local" },
-    },
-    {
-      name: "sa-webapp-0",
-      workload: "sa-webapp",
-      namespace: "web",
-      ready: true,
-      readyCount: 2,
-      containers: 2,
-      app: { state: "running", ready: true, restarts: 0, ports: [] as never },
-      sidecar: { state: "running", ready: true, restarts: 0, httpProxyPort: 41003, adminPort: 41004, statsPort: 41013, mergePort: 41014, nodeId: "sidecar~127.0.0.1~sa-webapp-0.web~web.svc.cluster.local" },
-    },
-    {
-      // A netns replica: its sidecar on its own address, Istio's fixed ports.
-      name: "sa-feedback-0",
-      workload: "sa-feedback",
-      namespace: "web",
-      address: "198.18.0.7",
-      ready: true,
-      readyCount: 2,
-      containers: 2,
-      app: { state: "running", ready: true, restarts: 0, ports: [] as never },
-      sidecar: { state: "running", ready: true, restarts: 0, httpProxyPort: 0, adminPort: 15000, statsPort: 15090, mergePort: 15020, nodeId: "sidecar~198.18.0.7~sa-feedback-0.web~web.svc.cluster.local" },
-    },
-    {
-      // A proxy that reports no Prometheus ports: scraped on its admin port.
-      name: "legacy-0",
-      workload: "legacy",
-      namespace: "old",
-      ready: true,
-      readyCount: 2,
-      containers: 2,
-      app: { state: "running", ready: true, restarts: 0, ports: [] as never },
-      sidecar: { state: "running", ready: true, restarts: 0, httpProxyPort: 41008, adminPort: 41009, nodeId: "sidecar~127.0.0.1~legacy-0.old~old.svc.cluster.local" },
-    },
+    replica({ name: "sa-logic-v1-0", workload: "sa-logic", namespace: "default", sidecar: { httpProxyPort: 41001, adminPort: 41002, statsPort: 41011, mergePort: 41012, nodeId: "sidecar~127.0.0.1~sa-logic-v1-0.default~default.svc.cluster.local" } }),
+    replica({ name: "sa-webapp-0", workload: "sa-webapp", namespace: "web", sidecar: { httpProxyPort: 41003, adminPort: 41004, statsPort: 41013, mergePort: 41014, nodeId: "sidecar~127.0.0.1~sa-webapp-0.web~web.svc.cluster.local" } }),
+    // A netns replica: its sidecar on its own address, Istio's fixed ports.
+    replica({ name: "sa-feedback-0", workload: "sa-feedback", namespace: "web", address: "198.18.0.7", sidecar: { httpProxyPort: 0, adminPort: 15000, statsPort: 15090, mergePort: 15020, nodeId: "sidecar~198.18.0.7~sa-feedback-0.web~web.svc.cluster.local" } }),
+    // A proxy that reports no Prometheus ports: scraped on its admin port.
+    replica({ name: "legacy-0", workload: "legacy", namespace: "old", sidecar: { httpProxyPort: 41008, adminPort: 41009, nodeId: "sidecar~127.0.0.1~legacy-0.old~old.svc.cluster.local" } }),
   ],
   gateway: { name: "istio-ingressgateway", namespace: "istio-system", state: "running", ready: true, httpPort: 8080, adminPort: 41005, statsPort: 41015, mergePort: 41016, nodeId: "router~127.0.0.1~istio-ingressgateway.istio-system~istio-system.svc.cluster.local" },
   monitoringPort: 41006,
