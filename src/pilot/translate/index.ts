@@ -54,7 +54,7 @@ function addClusters(clusters: EnvoyJson[], extra: EnvoyJson[]): EnvoyJson[] {
 }
 
 /** Problems once each, ordered by resource then message, so output is stable. */
-function tidyProblems(problems: TranslationProblem[]): TranslationProblem[] {
+export function tidyProblems(problems: TranslationProblem[]): TranslationProblem[] {
   const seen = new Set<string>();
   const out: TranslationProblem[] = [];
   for (const p of problems) {

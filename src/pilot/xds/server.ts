@@ -14,12 +14,12 @@ import { Debouncer, type DebounceOptions } from "./debounce.ts";
 import { adsServiceDefinition } from "./grpc-service.ts";
 import { XdsMetrics } from "./metrics.ts";
 import { NodeIdentityError, parseProxyNode, type XdsNode } from "./node.ts";
-import { EncodeCache, encodeResources, type ResourceSet } from "./resources.ts";
+import { EncodeCache, encodeResources } from "./resources.ts";
 import { ScopeCache } from "./scopes.ts";
 import { NameSets, type TypeResources } from "./selection.ts";
 import { SendQueue, type ResponseSink } from "./send-queue.ts";
 import type { ProxySyncStatus } from "./status.ts";
-import { translate as defaultTranslate, translateOwn } from "../translate/index.ts";
+import { translate as defaultTranslate, translateOwn, tidyProblems } from "../translate/index.ts";
 
 export type TranslateFn = (snapshot: MeshSnapshot, proxy: ProxyNode) => TranslationResult;
 
@@ -263,16 +263,9 @@ export class AdsServer {
     const own = translateOwn(this.#scopes.context(snapshot), proxy, scope.result);
     const encoded = encodeResources(own.resources, this.#encodings);
     const resources = new Map<string, TypeResources>();
-    const empty: ResourceSet = new Map();
-    for (const [type, set] of encoded.sets) resources.set(type, { shared: scope.sets.get(type), own: set ?? empty });
+    for (const [type, set] of encoded.sets) resources.set(type, { shared: scope.sets.get(type), own: set });
     // Problems once each, in a stable order (the same rule translate() applies).
-    const seen = new Set<string>();
-    const problems = [...scope.problems, ...own.problems, ...encoded.problems]
-      .filter((p) => {
-        const id = `${p.resource}\u0000${p.message}`;
-        return seen.has(id) ? false : (seen.add(id), true);
-      })
-      .sort((a, b) => (a.resource < b.resource ? -1 : a.resource > b.resource ? 1 : a.message < b.message ? -1 : a.message > b.message ? 1 : 0));
+    const problems = tidyProblems([...scope.problems, ...own.problems, ...encoded.problems]);
     return { resources, problems };
   }
 }
