@@ -11,9 +11,9 @@ import { ControlPlane, translate, type MeshConfig } from "../pilot/index.ts";
 import { agentEnvironment, buildBootstrap, proxyCommand } from "../agent/index.ts";
 import { RUNTIME_TOKEN_TTL_SECONDS } from "../ca/index.ts";
 import { GATEWAY_HTTP_PORT_KEY, withGatewayPorts } from "./gateway-ports.ts";
-import { assignPorts, baseDir, injectionEnabled, planReplica, portsNeeded, prometheusMetadata, workloadEntryFor } from "./plan.ts";
+import { assignPorts, baseDir, injectionEnabled, planReplica, portsNeeded, prometheusMetadata, workloadEntryFor, type ReplicaPlan } from "./plan.ts";
 import { PortAllocator } from "./ports.ts";
-import { Replica, type ReplicaStatus } from "./replica.ts";
+import { Replica, type ReplicaPlacement, type ReplicaStatus } from "./replica.ts";
 import { MESH_ID_ENV, logDir, removeState, writeState, type MeshState, type ProcessRecord } from "./run-dir.ts";
 import { SupervisedProcess } from "./supervisor.ts";
 import { ReadinessProbe, httpCheck, readinessOptions } from "./probe.ts";
@@ -300,19 +300,7 @@ export class LocalMesh {
     const ports = await this.#ports.allocateMany(portsNeeded(w, sidecar));
     const plan = planReplica(w, index, assignPorts(w, sidecar, ports), baseDir(w));
     const sidecarEnv = sidecar ? await this.#agentEnv(`${plan.namespace}.${plan.name}`, plan.namespace, plan.serviceAccount) : undefined;
-    const replica = new Replica({
-      sidecarEnv,
-      plan,
-      probe: w.spec.readinessProbe,
-      logDir: this.#logDir,
-      xdsAddress: this.xdsAddress,
-      domain: this.#opts.domain ?? "cluster.local",
-      onChange: (r) => this.#register(r),
-    });
-    this.#replicaPorts.set(replica, ports);
-    this.#register(replica);
-    replica.start();
-    return replica;
+    return this.#launch(w, plan, sidecarEnv, this.xdsAddress, { ports });
   }
 
   /** netns mode: the replica's namespace first (its address goes into the plan), then its processes inside. */
@@ -321,16 +309,22 @@ export class LocalMesh {
     const network = await netns.addReplica(plan, sidecar);
     plan.address = network.address;
     const sidecarEnv = sidecar ? await this.#agentEnv(`${plan.namespace}.${plan.name}`, plan.namespace, plan.serviceAccount, true) : undefined;
+    return this.#launch(w, plan, sidecarEnv, netns.xdsAddress, { placement: netns.placement(network) });
+  }
+
+  /** Both modes' last step: the replica is registered (its WorkloadEntry follows it) and started. */
+  #launch(w: Resource<"Workload">, plan: ReplicaPlan, sidecarEnv: Record<string, string> | undefined, xdsAddress: string, where: { ports?: number[]; placement?: ReplicaPlacement }): Replica {
     const replica = new Replica({
       sidecarEnv,
       plan,
       probe: w.spec.readinessProbe,
       logDir: this.#logDir,
-      xdsAddress: netns.xdsAddress,
+      xdsAddress,
       domain: this.#opts.domain ?? "cluster.local",
       onChange: (r) => this.#register(r),
-      placement: netns.placement(network),
+      ...(where.placement ? { placement: where.placement } : {}),
     });
+    if (where.ports) this.#replicaPorts.set(replica, where.ports);
     this.#register(replica);
     replica.start();
     return replica;
