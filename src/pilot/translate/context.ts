@@ -205,7 +205,8 @@ export function isExportedTo(exportTo: readonly string[] | undefined, own: strin
   return false;
 }
 
-function selectorMatches(matchLabels: Record<string, string> | undefined, labels: Record<string, string>): boolean {
+/** Whether labels carry every key/value of a selector (none: matches everything). */
+export function selectorMatches(matchLabels: Record<string, string> | undefined, labels: Record<string, string>): boolean {
   return Object.entries(matchLabels ?? {}).every(([k, v]) => labels[k] === v);
 }
 

@@ -2,7 +2,7 @@
 // that routes.ts stays independent of how the push context is organised; and the
 // proxy scope key: which proxies see the same outbound side and can share it.
 import type { ProxyView, PushContext } from "./context.ts";
-import { isExportedTo, selectSidecar } from "./context.ts";
+import { isExportedTo, selectSidecar, selectorMatches } from "./context.ts";
 import type { RouteScope } from "./routes.ts";
 import type { ProxyNode, TranslationProblem } from "./types.ts";
 import { TLS_CAPABILITY_KEY } from "./security/index.ts";
@@ -85,7 +85,7 @@ export function proxyScopeKey(ctx: PushContext, proxy: ProxyNode): string | unde
   if (proxy.type !== "sidecar") return undefined;
   const sidecar = selectSidecar(ctx, proxy);
   const bits = outboundLabelSelectors(ctx)
-    .map((sel) => (Object.entries(sel).every(([k, v]) => proxy.labels[k] === v) ? "1" : "0"))
+    .map((sel) => (selectorMatches(sel, proxy.labels) ? "1" : "0"))
     .join("");
   const tls = proxy.metadata[TLS_CAPABILITY_KEY];
   const noTls = tls === "false" || tls === false;

@@ -4,10 +4,9 @@
 // the proxy — each level overriding what the one before set. Within a level the oldest
 // resource wins (Istio warns about the others; so do we). `match.mode` picks the
 // direction an entry applies to: CLIENT (outbound, gateways), SERVER (inbound), or both.
-import type { TelemetrySpec } from "../../../api/kinds.ts";
 import type { Resource } from "../../../api/types.ts";
 import type { ProxyView } from "../context.ts";
-import { configOfKind } from "../context.ts";
+import { configOfKind, selectorMatches } from "../context.ts";
 import type { TracingCustomTag, TranslationProblem } from "../types.ts";
 import { defaultProviderNames } from "./providers.ts";
 
@@ -54,10 +53,6 @@ function id(r: TelemetryResource): string {
   return `Telemetry/${r.metadata.namespace ?? ""}/${r.metadata.name}`;
 }
 
-function selects(spec: TelemetrySpec, labels: Record<string, string>): boolean {
-  const want = spec.selector?.matchLabels ?? {};
-  return Object.entries(want).every(([k, v]) => labels[k] === v);
-}
 
 /** The applicable Telemetry resources, least specific first: mesh, namespace, workload. */
 export function telemetryLevels(view: ProxyView, problems: TranslationProblem[]): TelemetryResource[] {
@@ -87,7 +82,7 @@ export function telemetryLevels(view: ProxyView, problems: TranslationProblem[])
   }
   // Selectors in the root namespace select workloads mesh-wide (Istio does the same).
   const workload = pick(
-    plain.filter((r) => r.spec.selector && (r.metadata.namespace === ns || r.metadata.namespace === root) && selects(r.spec, view.proxy.labels)),
+    plain.filter((r) => r.spec.selector && (r.metadata.namespace === ns || r.metadata.namespace === root) && selectorMatches(r.spec.selector?.matchLabels, view.proxy.labels)),
     `to workload ${view.proxy.podName}`,
   );
   if (workload) levels.push(workload);
