@@ -18,6 +18,7 @@ import { cleanupNetns, listNetns, namespaceName, netnsSupport } from "../../src/
 
 import { assertIngressServesTheApp, call, eventually, version, versions } from "./helpers/tutorial.ts";
 import { LEGACY_MESH } from "./helpers/netns.ts";
+import { alive } from "./helpers/mesh.ts";
 const SKIFF = fileURLToPath(new URL("../../bin/skiff.js", import.meta.url));
 const SAMPLES = fileURLToPath(new URL("../../samples/sentiment/", import.meta.url));
 const ISTIO = join(SAMPLES, "istio");
@@ -148,15 +149,7 @@ test("the tutorial in netns mode: capture, VIPs and DNS; ingress, the app, feedb
     up.kill("SIGTERM");
     assert.equal(await exited, 0, output);
     assert.equal(existsSync(join(runDir, "state.json")), false);
-    for (const pid of pids) {
-      let alive = true;
-      try {
-        process.kill(pid, 0);
-      } catch {
-        alive = false;
-      }
-      assert.equal(alive, false, `process ${pid} outlived skiff up`);
-    }
+    for (const pid of pids) assert.equal(alive(pid), false, `process ${pid} outlived skiff up`);
     assert.deepEqual(await listNetns(TAG), { namespaces: [], links: [], iptablesChains: [], etcDirs: [] });
     const namespaces = (await exec("ip", ["netns", "list"])).stdout;
     assert.equal(namespaces.split("\n").some((l) => l.startsWith(`${TAG}-`)), false, namespaces);
@@ -186,15 +179,6 @@ spec:
   ports: [{ name: http, containerPort: 9000 }]
   labels: { app: hello }
 `;
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 test("a netns mesh killed outright: the next skiff up --netns stops its processes and sweeps its network", { skip, timeout: 120_000 }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), "skiff-netns-crash-"));
