@@ -73,20 +73,19 @@ export class SendQueue {
       this.#inflight++;
       this.#inflightBytes += item.size;
       let released = false;
+      const release = (): boolean => {
+        if (released) return false;
+        released = true;
+        this.#inflight--;
+        this.#inflightBytes -= item.size;
+        return true;
+      };
       try {
         item.sink.write(item.response, () => {
-          if (released) return;
-          released = true;
-          this.#inflight--;
-          this.#inflightBytes -= item.size;
-          this.#pump();
+          if (release()) this.#pump();
         });
       } catch {
-        if (!released) {
-          released = true;
-          this.#inflight--;
-          this.#inflightBytes -= item.size;
-        }
+        release();
       }
     }
     if (this.#head > 1024 && this.#head * 2 > this.#items.length) {
