@@ -125,7 +125,8 @@ export class AdsServer {
    */
   async pushAll(changeAt = Date.now()): Promise<void> {
     const generation = ++this.#pushGeneration;
-    // Proxies of one scope next to each other: their shared part is built once, then reused at once.
+    // A copy: connections come and go while this push yields. A scope's shared part is built
+    // by its first proxy here and reused by the rest (ScopeCache), whatever their order.
     const conns = [...this.#connections.values()];
     let slice = Date.now();
     for (const conn of conns) {
