@@ -8,23 +8,13 @@ import assert from "node:assert/strict";
 import https from "node:https";
 import type { ConnectionOptions } from "node:tls";
 import { join } from "node:path";
-import { MeshCa, RuntimeTokenIssuer, RuntimeTokenVerifier } from "../../src/ca/index.ts";
-import { CertManager, svidTlsOptions, type CertificateSigner, type Svid } from "../../src/agent/index.ts";
+import { svidTlsOptions, type Svid } from "../../src/agent/index.ts";
 import { startSdsServer } from "../../src/agent/sds-server.ts";
 import { Proxy, parseBootstrap, Logger } from "../../src/proxy/index.ts";
 import { meshDownstreamSocket } from "../../src/pilot/translate/security/identity.ts";
 import { withTempDir } from "../ca/helpers.ts";
 import { startUpstream, routerFilter, staticCluster, T } from "./helpers/fixtures.ts";
-
-async function meshOf(dir: string) {
-  const ca = await MeshCa.selfSigned(join(dir, "ca"));
-  const runtime = RuntimeTokenIssuer.generate();
-  const verifier = new RuntimeTokenVerifier({ publicKeysPem: [runtime.publicKeyPem] });
-  const signer: CertificateSigner = { createCertificate: async (csr, ttl, token) => (await ca.sign(csr, { identity: await verifier.verify(token), ttlSeconds: ttl })).certChainPem };
-  const manager = (serviceAccount: string) =>
-    new CertManager({ signer, rootsPem: ca.rootsPem(), identity: { namespace: "demo", serviceAccount }, token: () => runtime.issue({ namespace: "demo", serviceAccount }), log: () => {} });
-  return { ca, manager };
-}
+import { meshOf } from "./helpers/mesh-identity.ts";
 
 function get(port: number, client: Svid, agent: https.Agent | false): Promise<{ status: number; serial: string }> {
   return new Promise((resolve, reject) => {

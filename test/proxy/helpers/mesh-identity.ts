@@ -9,17 +9,22 @@ import type { Json } from "./fixtures.ts";
 /** The SPIFFE ID of a service account of namespace `demo`. */
 export const ID = (sa: string): string => `spiffe://cluster.local/ns/demo/sa/${sa}`;
 
-/** One SVID per service account of namespace `demo`, all signed by one new CA under `dir`. */
-export async function svids(dir: string, ...accounts: string[]): Promise<Svid[]> {
+/** A new mesh CA under `dir` and a factory of (not yet started) certificate managers
+ *  for service accounts of namespace `demo`, which get their SVIDs from it. */
+export async function meshOf(dir: string): Promise<{ ca: MeshCa; manager: (serviceAccount: string) => CertManager }> {
   const ca = await MeshCa.selfSigned(join(dir, "ca"));
   const runtime = RuntimeTokenIssuer.generate();
   const verifier = new RuntimeTokenVerifier({ publicKeysPem: [runtime.publicKeyPem] });
   const signer: CertificateSigner = { createCertificate: async (csr, ttl, token) => (await ca.sign(csr, { identity: await verifier.verify(token), ttlSeconds: ttl })).certChainPem };
-  return Promise.all(
-    accounts.map((serviceAccount) =>
-      new CertManager({ signer, rootsPem: ca.rootsPem(), identity: { namespace: "demo", serviceAccount }, token: () => runtime.issue({ namespace: "demo", serviceAccount }), log: () => {} }).start(),
-    ),
-  );
+  const manager = (serviceAccount: string): CertManager =>
+    new CertManager({ signer, rootsPem: ca.rootsPem(), identity: { namespace: "demo", serviceAccount }, token: () => runtime.issue({ namespace: "demo", serviceAccount }), log: () => {} });
+  return { ca, manager };
+}
+
+/** One SVID per service account of namespace `demo`, all signed by one new CA under `dir`. */
+export async function svids(dir: string, ...accounts: string[]): Promise<Svid[]> {
+  const { manager } = await meshOf(dir);
+  return Promise.all(accounts.map((serviceAccount) => manager(serviceAccount).start()));
 }
 
 /** A listener on an ephemeral loopback port with one filter chain. */
