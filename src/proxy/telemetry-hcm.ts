@@ -30,7 +30,7 @@ import {
   type Span,
 } from "../telemetry/index.ts";
 import { obj, type Json } from "./json.ts";
-import type { HttpFilter } from "./http-filter.ts";
+import type { Exchange, HttpFilter } from "./http-filter.ts";
 import type { HeaderMap } from "./header-mutation.ts";
 import type { Readable } from "node:stream";
 import { GrpcFrameCounter } from "./telemetry-grpc.ts";
@@ -44,16 +44,10 @@ import { PEER_METADATA_HEADER, PEER_METADATA_ID_HEADER, type PeerInfo } from "./
 import type { DestinationService, ProxyTelemetry } from "./telemetry-proxy.ts";
 
 /** What telemetry reads of a request in flight (HttpStream implements it). */
-export interface TelemetryStream {
-  readonly ctx: RequestContext;
-  method: string;
-  path: string;
-  authority: string;
-  scheme: string;
-  headers: HeaderMap;
+export type TelemetryStream = Pick<Exchange, "ctx" | "method" | "path" | "authority" | "scheme" | "headers"> & {
   /** The downstream request body (gRPC message counting). */
   readonly body?: Readable;
-}
+};
 
 interface PeerHandles {
   requestMessages: SeriesPrefix;
