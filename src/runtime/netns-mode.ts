@@ -115,8 +115,8 @@ export class NetnsMode {
    * and the TLS port (xDS and the CA, Istio's 15012) when it has one.
    */
   async relayControlPlane(ports: { xds: number; xdsTls?: number }): Promise<void> {
-    this.#relayPort = await this.#relay(ports.xds);
-    if (ports.xdsTls !== undefined) this.#caRelayPort = await this.#relay(ports.xdsTls);
+    this.#relayPort = await this.relay(ports.xds);
+    if (ports.xdsTls !== undefined) this.#caRelayPort = await this.relay(ports.xdsTls);
   }
 
   /**
@@ -135,12 +135,8 @@ export class NetnsMode {
     return { ...env, [AGENT_ENV.sdsSocket]: join(dir, `${name}.sds.sock`) };
   }
 
-  /** Relays a port of 127.0.0.1 (the trace store's) to the bridge address; returns the bridge-side port. */
-  relay(port: number): Promise<number> {
-    return this.#relay(port);
-  }
-
-  async #relay(port: number): Promise<number> {
+  /** Relays a port of 127.0.0.1 (the control plane's, the trace store's) to the bridge address; returns the bridge-side port. */
+  async relay(port: number): Promise<number> {
     const server = createServer((client) => {
       const upstream = connect({ host: "127.0.0.1", port });
       for (const s of [client, upstream]) {
