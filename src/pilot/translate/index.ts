@@ -101,9 +101,8 @@ export function translateOwn(ctx: PushContext, proxy: ProxyNode, scoped: Transla
   const listeners = telemetry.decorateListeners([...scoped.resources.listeners, ...inbound]);
   const shared = sharedClusterNames(scoped);
   const own = [...buildInboundClusters(view, security.clusterOptions), ...buildSpecialClusters(view)];
-  const ownNames = new Set(own.map((c) => String(c.name)));
-  const extra = [...security.extraClusters, ...telemetry.extraClusters].filter((c) => !shared.has(String(c.name)) && !ownNames.has(String(c.name)));
-  const clusters = [...own, ...extra].sort(byName);
+  const extra = [...security.extraClusters, ...telemetry.extraClusters].filter((c) => !shared.has(String(c.name)));
+  const clusters = addClusters(own, extra);
   const resources: EnvoyResources = {
     listeners: uniqueByName(listeners, "listeners", proxy, problems).sort(byName),
     routes: [],
