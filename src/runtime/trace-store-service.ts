@@ -1,5 +1,5 @@
-// The embedded trace store as a mesh service. `skiff up` runs the store in its own
-// process (beside the control plane) and registers it the way Istio's tracing addon is
+// The embedded trace store as a mesh service. `skiff up` runs the store inside its own
+// process (beside the control plane, no process of its own) and registers it the way Istio's tracing addon is
 // deployed: a Service `zipkin` in istio-system on port 9411, with one endpoint where the
 // store really listens. WHY a service rather than a mesh-config address: Istio's default
 // mesh config (enableTracing, tracer address zipkin.istio-system:9411) and the usual
