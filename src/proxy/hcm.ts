@@ -175,6 +175,12 @@ type DownstreamResponse = http.ServerResponse | http2.Http2ServerResponse;
 
 const grpcStatusForHttp: Record<number, number> = { 400: 13, 401: 16, 403: 7, 404: 12, 429: 14, 502: 14, 503: 14, 504: 14 };
 
+/** Whether a request's or response's headers say gRPC (any application/grpc content type). */
+function isGrpcContent(headers: HeaderMap): boolean {
+  const ct = headers["content-type"];
+  return typeof ct === "string" && ct.startsWith("application/grpc");
+}
+
 /** One request in flight. Implements the filters' Exchange and the router's output side. */
 export class HttpStream implements Exchange {
   method = "";
@@ -221,14 +227,8 @@ export class HttpStream implements Exchange {
     return headers;
   }
 
-  private isGrpcResponse(headers: HeaderMap): boolean {
-    const ct = headers["content-type"];
-    return typeof ct === "string" && ct.startsWith("application/grpc");
-  }
-
   isGrpc(): boolean {
-    const ct = this.headers["content-type"];
-    return typeof ct === "string" && ct.startsWith("application/grpc");
+    return isGrpcContent(this.headers);
   }
 
   sendLocalReply(status: number, body: string, headers: HeaderMap = {}): void {
@@ -274,7 +274,7 @@ export class HttpStream implements Exchange {
     // with the end of the response instead of a write and then an empty end write. No
     // chunk is held back, so streamed bodies are not delayed.
     const clen = headers["content-length"];
-    let remaining = grpcTrailers === undefined && this.req.httpVersionMajor === 1 && typeof clen === "string" && !this.isGrpcResponse(headers) ? Number(clen) : NaN;
+    let remaining = grpcTrailers === undefined && this.req.httpVersionMajor === 1 && typeof clen === "string" && !isGrpcContent(headers) ? Number(clen) : NaN;
     if (!(remaining > 0)) remaining = NaN;
     (res as http.ServerResponse).writeHead(status, this.finalHeaders(headers) as http.OutgoingHttpHeaders);
     return new Promise((resolve) => {
