@@ -15,7 +15,7 @@ import { ConfigError, arr, num, obj, onlyFields, str, type Json } from "./json.t
 import { RequestContextPool, ResponseFlag, type RequestContext, type RequestObserver } from "./request-context.ts";
 import { RouteTable, type CompiledRoute, type CompiledVirtualHost, type MatchInput } from "./route-table.ts";
 import type { Exchange, HttpFilter } from "./http-filter.ts";
-import type { HeaderMap } from "./header-mutation.ts";
+import { isGrpcContent, type HeaderMap } from "./header-mutation.ts";
 import { connectionFacts, createHttpFilter, routerTypeUrl, validatePerFilterConfig } from "./filters/index.ts";
 import { Router, redirectLocation } from "./router.ts";
 import type { ClusterManagerApi, UpstreamUpgrade } from "./upstream/index.ts";
@@ -174,12 +174,6 @@ type DownstreamRequest = http.IncomingMessage | http2.Http2ServerRequest;
 type DownstreamResponse = http.ServerResponse | http2.Http2ServerResponse;
 
 const grpcStatusForHttp: Record<number, number> = { 400: 13, 401: 16, 403: 7, 404: 12, 429: 14, 502: 14, 503: 14, 504: 14 };
-
-/** Whether a request's or response's headers say gRPC (any application/grpc content type). */
-function isGrpcContent(headers: HeaderMap): boolean {
-  const ct = headers["content-type"];
-  return typeof ct === "string" && ct.startsWith("application/grpc");
-}
 
 /** One request in flight. Implements the filters' Exchange and the router's output side. */
 export class HttpStream implements Exchange {

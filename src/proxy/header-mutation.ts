@@ -13,6 +13,12 @@ interface HeaderAdd {
 /** A mutable header map: node's IncomingHttpHeaders / OutgoingHttpHeaders shape. */
 export type HeaderMap = Record<string, string | string[] | number | undefined>;
 
+/** Whether a request's or response's headers say gRPC (any application/grpc content type). */
+export function isGrpcContent(headers: HeaderMap): boolean {
+  const ct = headers["content-type"];
+  return typeof ct === "string" && ct.startsWith("application/grpc");
+}
+
 export class HeaderMutation {
   static readonly empty = new HeaderMutation([], []);
 

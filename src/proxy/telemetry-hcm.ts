@@ -31,7 +31,7 @@ import {
 } from "../telemetry/index.ts";
 import { obj, type Json } from "./json.ts";
 import type { Exchange, HttpFilter } from "./http-filter.ts";
-import type { HeaderMap } from "./header-mutation.ts";
+import { isGrpcContent, type HeaderMap } from "./header-mutation.ts";
 import type { Readable } from "node:stream";
 import { GrpcFrameCounter } from "./telemetry-grpc.ts";
 import type { HeaderBag } from "../telemetry/index.ts";
@@ -229,8 +229,7 @@ export class HcmTelemetry {
       }
     }
     if (this.stats && s.body) {
-      const ct = h["content-type"];
-      if (typeof ct === "string" && ct.startsWith("application/grpc")) {
+      if (isGrpcContent(h)) {
         st.grpc = true;
         // Count request messages as the body streams upstream. WHY pause() right after
         // adding the listener: the router pipes the body later; until then nothing may
@@ -360,8 +359,7 @@ export class HcmTelemetry {
 
   private count(s: TelemetryStream, st: RequestTelemetry, r: AccessLogRecord): void {
     const ctx = s.ctx;
-    const ct = s.headers["content-type"];
-    const grpc = typeof ct === "string" && ct.startsWith("application/grpc");
+    const grpc = isGrpcContent(s.headers);
     const dest = this.env.destination(ctx.clusterName, s.authority, !(this.stats?.config.disableHostHeaderFallback ?? false) || this.reporter === "destination");
     const h = this.handles(st.peer ?? this.env.unknownPeer, dest, grpc, s);
     const sfx = this.suffix;
