@@ -6,6 +6,7 @@
 import type { Socket } from "node:net";
 import type { TLSSocket, PeerCertificate } from "node:tls";
 import { ConfigError, obj, str, type Json } from "./json.ts";
+import { peerSans } from "./upstream/index.ts";
 
 export type XfccMode = "SANITIZE" | "FORWARD_ONLY" | "APPEND_FORWARD" | "SANITIZE_SET" | "ALWAYS_FORWARD_ONLY";
 const MODES: readonly XfccMode[] = ["SANITIZE", "FORWARD_ONLY", "APPEND_FORWARD", "SANITIZE_SET", "ALWAYS_FORWARD_ONLY"];
@@ -28,10 +29,7 @@ export function parseXfcc(json: Json, path: string): XfccConfig {
 }
 
 const sans = (cert: PeerCertificate | null | undefined, type: string): string[] =>
-  (cert?.subjectaltname ?? "")
-    .split(/,\s*/)
-    .filter((p) => p.startsWith(`${type}:`))
-    .map((p) => p.slice(type.length + 1));
+  cert ? peerSans(cert).flatMap(([t, value]) => (t === type ? [value] : [])) : [];
 
 /** This connection's element, or undefined when it is not mutual TLS. */
 function element(socket: Socket, config: XfccConfig): string | undefined {
