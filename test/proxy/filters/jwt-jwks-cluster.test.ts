@@ -15,9 +15,10 @@ import { join } from "node:path";
 import type { AddressInfo } from "node:net";
 import type { TLSSocket } from "node:tls";
 import { SignJWT, exportJWK, generateKeyPair, type CryptoKey, type JWK } from "jose";
-import { MeshCa, RuntimeTokenIssuer, RuntimeTokenVerifier, peerSpiffeId } from "../../../src/ca/index.ts";
-import { CertManager, type CertificateSigner, type Svid } from "../../../src/agent/index.ts";
+import { peerSpiffeId } from "../../../src/ca/index.ts";
+import type { Svid } from "../../../src/agent/index.ts";
 import { TestAdsServer } from "../helpers/ads-server.ts";
+import { meshOf } from "../helpers/mesh-identity.ts";
 import { httpListener, request, routeConfig, serve, startProxy, startUpstream, staticCluster, vhost, type Json, type RunningProxy, type Upstream } from "../helpers/fixtures.ts";
 
 const JWT = "type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication";
@@ -40,12 +41,6 @@ const seen: Array<{ replica: string; host: string; path: string; client: string 
 const idps: https.Server[] = [];
 let plainIdp: http.Server;
 let closedPort: number;
-
-async function svidFor(ca: MeshCa, runtime: RuntimeTokenIssuer, namespace: string, serviceAccount: string): Promise<Svid> {
-  const verifier = new RuntimeTokenVerifier({ publicKeysPem: [runtime.publicKeyPem] });
-  const signer: CertificateSigner = { createCertificate: async (csr, ttl, token) => (await ca.sign(csr, { identity: await verifier.verify(token), ttlSeconds: ttl })).certChainPem };
-  return new CertManager({ signer, rootsPem: ca.rootsPem(), identity: { namespace, serviceAccount }, token: () => runtime.issue({ namespace, serviceAccount }), log: () => {} }).start();
-}
 
 function listen(server: http.Server | https.Server): Promise<number> {
   return new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve((server.address() as AddressInfo).port)));
@@ -81,11 +76,10 @@ async function stat(name: string): Promise<number> {
 
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), "skiff-jwks-cluster-"));
-  const ca = await MeshCa.selfSigned(dir);
-  const runtime = RuntimeTokenIssuer.generate();
+  const { manager } = await meshOf(dir);
   const [idpSvid, gatewaySvid, pair] = await Promise.all([
-    svidFor(ca, runtime, "demo", "idp"),
-    svidFor(ca, runtime, "istio-system", "istio-ingressgateway-service-account"),
+    manager("idp").start(),
+    manager("istio-ingressgateway-service-account", "istio-system").start(),
     generateKeyPair("ES256"),
   ]);
   signingKey = pair.privateKey;

@@ -10,14 +10,14 @@ import type { Json } from "./fixtures.ts";
 export const ID = (sa: string): string => `spiffe://cluster.local/ns/demo/sa/${sa}`;
 
 /** A new mesh CA under `dir` and a factory of (not yet started) certificate managers
- *  for service accounts of namespace `demo`, which get their SVIDs from it. */
-export async function meshOf(dir: string): Promise<{ ca: MeshCa; manager: (serviceAccount: string) => CertManager }> {
+ *  for service accounts (of namespace `demo` unless told), which get their SVIDs from it. */
+export async function meshOf(dir: string): Promise<{ ca: MeshCa; manager: (serviceAccount: string, namespace?: string) => CertManager }> {
   const ca = await MeshCa.selfSigned(join(dir, "ca"));
   const runtime = RuntimeTokenIssuer.generate();
   const verifier = new RuntimeTokenVerifier({ publicKeysPem: [runtime.publicKeyPem] });
   const signer: CertificateSigner = { createCertificate: async (csr, ttl, token) => (await ca.sign(csr, { identity: await verifier.verify(token), ttlSeconds: ttl })).certChainPem };
-  const manager = (serviceAccount: string): CertManager =>
-    new CertManager({ signer, rootsPem: ca.rootsPem(), identity: { namespace: "demo", serviceAccount }, token: () => runtime.issue({ namespace: "demo", serviceAccount }), log: () => {} });
+  const manager = (serviceAccount: string, namespace = "demo"): CertManager =>
+    new CertManager({ signer, rootsPem: ca.rootsPem(), identity: { namespace, serviceAccount }, token: () => runtime.issue({ namespace, serviceAccount }), log: () => {} });
   return { ca, manager };
 }
 
