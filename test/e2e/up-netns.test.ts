@@ -16,7 +16,7 @@ import { fileURLToPath } from "node:url";
 import { kernelFreePort, readState, sweepStale, type MeshState } from "../../src/runtime/index.ts";
 import { cleanupNetns, listNetns, namespaceName, netnsSupport } from "../../src/runtime/netns/index.ts";
 
-import { assertIngressServesTheApp, call, eventually, version, versions } from "./helpers/tutorial.ts";
+import { assertCanarySplitsAndReverts, assertIngressServesTheApp, call, eventually, versions } from "./helpers/tutorial.ts";
 import { LEGACY_MESH } from "./helpers/netns.ts";
 import { alive } from "./helpers/mesh.ts";
 const SKIFF = fileURLToPath(new URL("../../bin/skiff.js", import.meta.url));
@@ -125,21 +125,7 @@ test("the tutorial in netns mode: capture, VIPs and DNS; ingress, the app, feedb
   });
 
   await t.test("3. the canary VirtualService splits 1,000 requests 90/10 (within 4 sigma); v1-only again brings 100% back", async () => {
-    const canary = await skiff(env, "apply", "-f", join(ISTIO, "sa-logic-vs-canary.yaml"));
-    assert.equal(canary.code, 0, canary.stderr);
-    assert.equal(await eventually(() => version(port), (v) => v === "v2", 300), "v2");
-    const counts = await versions(port, 1000);
-    const v2 = counts.get("v2") ?? 0;
-    assert.equal((counts.get("v1") ?? 0) + v2, 1000);
-    const sigma = Math.sqrt(1000 * 0.1 * 0.9);
-    assert.ok(Math.abs(v2 - 100) <= 4 * sigma, `v2 answered ${v2} of 1000`);
-
-    const back = await skiff(env, "apply", "-f", join(ISTIO, "sa-logic-vs.yaml"));
-    assert.equal(back.code, 0, back.stderr);
-    let streak = 0;
-    for (let i = 0; i < 600 && streak < 30; i++) streak = (await version(port)) === "v1" ? streak + 1 : 0;
-    assert.equal(streak, 30);
-    assert.deepEqual([...(await versions(port, 200))], [["v1", 200]]);
+    await assertCanarySplitsAndReverts(port, ISTIO, (...args) => skiff(env, ...args));
   });
 
   await t.test("5. stopping leaves no process, namespace, link, iptables rule or bridge behind", async () => {

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { MeshState } from "../../src/runtime/index.ts";
 import { alive, startMesh } from "./helpers/mesh.ts";
-import { assertIngressServesTheApp, call, eventually, version, versions } from "./helpers/tutorial.ts";
+import { assertCanarySplitsAndReverts, assertIngressServesTheApp, call, eventually, versions } from "./helpers/tutorial.ts";
 
 const SAMPLES = fileURLToPath(new URL("../../samples/sentiment/", import.meta.url));
 const ISTIO = join(SAMPLES, "istio");
@@ -42,23 +42,7 @@ test("the tutorial in process mode: ingress, the app, feedback, canary 90/10 and
   });
 
   await t.test("3. the canary VirtualService splits 1,000 requests 90/10 (within 4 sigma); v1-only again brings 100% back", async () => {
-    const canary = await skiff("apply", "-f", join(ISTIO, "sa-logic-vs-canary.yaml"));
-    assert.equal(canary.code, 0, canary.stderr);
-    // The new routes are in effect once v2 answers at all.
-    assert.equal(await eventually(() => version(port), (v) => v === "v2", 300), "v2");
-    const counts = await versions(port, 1000);
-    const v2 = counts.get("v2") ?? 0;
-    assert.equal((counts.get("v1") ?? 0) + v2, 1000);
-    const sigma = Math.sqrt(1000 * 0.1 * 0.9);
-    assert.ok(Math.abs(v2 - 100) <= 4 * sigma, `v2 answered ${v2} of 1000`);
-
-    const back = await skiff("apply", "-f", join(ISTIO, "sa-logic-vs.yaml"));
-    assert.equal(back.code, 0, back.stderr);
-    // Converged once 30 in a row come from v1; then every one of 200 must.
-    let streak = 0;
-    for (let i = 0; i < 600 && streak < 30; i++) streak = (await version(port)) === "v1" ? streak + 1 : 0;
-    assert.equal(streak, 30);
-    assert.deepEqual([...(await versions(port, 200))], [["v1", 200]]);
+    await assertCanarySplitsAndReverts(port, ISTIO, skiff);
   });
 
   const state = JSON.parse(readFileSync(join(runDir, "state.json"), "utf8")) as MeshState;

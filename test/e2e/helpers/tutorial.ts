@@ -77,3 +77,31 @@ export async function assertIngressServesTheApp(
   const list = JSON.parse((await call(port, "/feedback")).body) as { sentence: string }[];
   assert.deepEqual(list.map((e) => e.sentence), ["I love this wonderful day"]);
 }
+
+/**
+ * The tutorial's step 3, the same in every mode: the canary VirtualService splits 1,000
+ * requests 90/10 (within 4 sigma); applying the v1-only one again brings 100% back.
+ */
+export async function assertCanarySplitsAndReverts(
+  port: number,
+  istioDir: string,
+  apply: (...args: string[]) => Promise<{ code: number; stderr: string }>,
+): Promise<void> {
+  const canary = await apply("apply", "-f", `${istioDir}/sa-logic-vs-canary.yaml`);
+  assert.equal(canary.code, 0, canary.stderr);
+  // The new routes are in effect once v2 answers at all.
+  assert.equal(await eventually(() => version(port), (v) => v === "v2", 300), "v2");
+  const counts = await versions(port, 1000);
+  const v2 = counts.get("v2") ?? 0;
+  assert.equal((counts.get("v1") ?? 0) + v2, 1000);
+  const sigma = Math.sqrt(1000 * 0.1 * 0.9);
+  assert.ok(Math.abs(v2 - 100) <= 4 * sigma, `v2 answered ${v2} of 1000`);
+
+  const back = await apply("apply", "-f", `${istioDir}/sa-logic-vs.yaml`);
+  assert.equal(back.code, 0, back.stderr);
+  // Converged once 30 in a row come from v1; then every one of 200 must.
+  let streak = 0;
+  for (let i = 0; i < 600 && streak < 30; i++) streak = (await version(port)) === "v1" ? streak + 1 : 0;
+  assert.equal(streak, 30);
+  assert.deepEqual([...(await versions(port, 200))], [["v1", 200]]);
+}
