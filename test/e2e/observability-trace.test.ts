@@ -10,16 +10,8 @@ import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { kernelFreePort } from "../../src/runtime/index.ts";
-import { ISTIO, eventually, startDemo, type Demo } from "./helpers/demo-up.ts";
+import { ISTIO, eventually, startDemo, traceOf, type Demo } from "./helpers/demo-up.ts";
 import { parseEnvoyLine, type EnvoyLogLine } from "./helpers/envoy-log.ts";
-
-interface ZSpan {
-  id: string;
-  parentId?: string;
-  traceId: string;
-  kind: string;
-  localEndpoint: { serviceName: string };
-}
 
 /** Access-log lines of a workload's proxy (`skiff logs W -c proxy`) with a given x-request-id. */
 async function proxyLines(demo: Demo, workload: string, requestId: string): Promise<EnvoyLogLine[]> {
@@ -64,20 +56,8 @@ test("the demo's traces and access logs with the sample mesh config", { timeout:
     for (const l of [...gateway, ...webapp, ...logic]) assert.equal(l.responseCode, 200);
 
     // The trace: the gateway's span is the root; sa-webapp SERVER → sa-webapp CLIENT → sa-logic SERVER below it.
-    const found = await eventually(
-      async () => (await (await fetch(`${demo.traceUrl}/api/v2/traces?annotationQuery=${encodeURIComponent(`guid:x-request-id=${id}`)}&limit=10`)).json()) as ZSpan[][],
-      (ts) => ts.length === 1 && ts[0].some((s) => s.kind === "SERVER" && s.localEndpoint.serviceName.startsWith("sa-logic")),
-      50,
-    );
-    assert.equal(found.length, 1, JSON.stringify(found));
-    const trace = found[0];
+    const { trace, chain } = await traceOf(demo, id, 50);
     assert.ok(trace.every((s) => s.traceId === trace[0].traceId));
-    const byId = new Map(trace.map((s) => [s.id, s]));
-    const logicServer = trace.find((s) => s.kind === "SERVER" && s.localEndpoint.serviceName.startsWith("sa-logic"))!;
-    const chain: string[] = [];
-    for (let s: ZSpan | undefined = logicServer; s && chain.length < 10; s = s.parentId ? byId.get(s.parentId) : undefined) {
-      chain.unshift(`${s.localEndpoint.serviceName.split(".")[0]}:${s.kind}`);
-    }
     assert.deepEqual(chain, ["istio-ingressgateway:CLIENT", "sa-webapp:SERVER", "sa-webapp:CLIENT", "sa-logic:SERVER"], JSON.stringify(trace, null, 1));
   });
 

@@ -17,15 +17,7 @@ import { join } from "node:path";
 import { parseExposition } from "../../src/telemetry/index.ts";
 import type { MeshStatus } from "../../src/runtime/index.ts";
 import { kernelFreePort } from "../../src/runtime/index.ts";
-import { ISTIO, SAMPLES, SKIFF, eventually, startDemo } from "./helpers/demo-up.ts";
-
-interface ZSpan {
-  id: string;
-  parentId?: string;
-  traceId: string;
-  kind: string;
-  localEndpoint: { serviceName: string };
-}
+import { ISTIO, SAMPLES, SKIFF, eventually, startDemo, traceOf } from "./helpers/demo-up.ts";
 
 test("no mesh config: a forced request is traced into skiff up's trace store; 15090 and 15020 serve Istio's metrics, 15020 with the app's", { timeout: 240_000 }, async (t) => {
   const demo = await startDemo(t, { meshConfig: false });
@@ -47,17 +39,8 @@ test("no mesh config: a forced request is traced into skiff up's trace store; 15
   assert.equal(r.status, 200, await r.text());
 
   // The trace: gateway CLIENT → sa-webapp SERVER → sa-webapp CLIENT → sa-logic SERVER.
-  const found = await eventually(
-    async () => (await (await fetch(`${demo.traceUrl}/api/v2/traces?annotationQuery=${encodeURIComponent(`guid:x-request-id=${id}`)}&limit=10`)).json()) as ZSpan[][],
-    (ts) => ts.length === 1 && ts[0].some((s) => s.kind === "SERVER" && s.localEndpoint.serviceName.startsWith("sa-logic")),
-    75,
-  );
-  assert.equal(found.length, 1, JSON.stringify(found));
-  const byId = new Map(found[0].map((s) => [s.id, s]));
-  const logicServer = found[0].find((s) => s.kind === "SERVER" && s.localEndpoint.serviceName.startsWith("sa-logic"))!;
-  const chain: string[] = [];
-  for (let s: ZSpan | undefined = logicServer; s && chain.length < 10; s = s.parentId ? byId.get(s.parentId) : undefined) chain.unshift(`${s.localEndpoint.serviceName.split(".")[0]}:${s.kind}`);
-  assert.deepEqual(chain, ["istio-ingressgateway:CLIENT", "sa-webapp:SERVER", "sa-webapp:CLIENT", "sa-logic:SERVER"], JSON.stringify(found[0], null, 1));
+  const { trace, chain } = await traceOf(demo, id, 75);
+  assert.deepEqual(chain, ["istio-ingressgateway:CLIENT", "sa-webapp:SERVER", "sa-webapp:CLIENT", "sa-logic:SERVER"], JSON.stringify(trace, null, 1));
 
   // Metrics at sa-logic's sidecars (the request reached one of its replicas).
   const st = await demo.skiff("status", "-o", "json");

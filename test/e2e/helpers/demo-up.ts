@@ -43,3 +43,33 @@ export async function startDemo(t: TestContext, opts: { meshConfig?: string | fa
   assert.ok(traceUrl, `skiff status names no trace store: ${status.stdout.slice(0, 500)}`);
   return { dir, runDir, env, port, traceUrl, skiff, stop };
 }
+
+/** A span as the trace store's Zipkin API returns it (the fields the tests read). */
+export interface ZSpan {
+  id: string;
+  parentId?: string;
+  traceId: string;
+  kind: string;
+  localEndpoint: { serviceName: string };
+}
+
+/**
+ * The one trace whose x-request-id is `requestId`, polled (at most `tries` times) until it holds
+ * sa-logic's SERVER span, and its chain: `service:KIND` from the root down to that span.
+ */
+export async function traceOf(demo: Demo, requestId: string, tries: number): Promise<{ trace: ZSpan[]; chain: string[] }> {
+  const found = await eventually(
+    async () => (await (await fetch(`${demo.traceUrl}/api/v2/traces?annotationQuery=${encodeURIComponent(`guid:x-request-id=${requestId}`)}&limit=10`)).json()) as ZSpan[][],
+    (ts) => ts.length === 1 && ts[0].some((s) => s.kind === "SERVER" && s.localEndpoint.serviceName.startsWith("sa-logic")),
+    tries,
+  );
+  assert.equal(found.length, 1, JSON.stringify(found));
+  const trace = found[0];
+  const byId = new Map(trace.map((s) => [s.id, s]));
+  const logicServer = trace.find((s) => s.kind === "SERVER" && s.localEndpoint.serviceName.startsWith("sa-logic"))!;
+  const chain: string[] = [];
+  for (let s: ZSpan | undefined = logicServer; s && chain.length < 10; s = s.parentId ? byId.get(s.parentId) : undefined) {
+    chain.unshift(`${s.localEndpoint.serviceName.split(".")[0]}:${s.kind}`);
+  }
+  return { trace, chain };
+}
